@@ -1,0 +1,182 @@
+/**
+ * Kairos CLI: `serve` (default), `validate`, `schema`, `version`. Flags beat environment variables,
+ * which beat the config file.
+ */
+import { configJsonSchema } from "./src/config/json_schema.ts";
+import { loadConfigFile } from "./src/config/load.ts";
+import { formatProblems } from "./src/config/problems.ts";
+import { summarizeConfig } from "./src/config/summary.ts";
+import { createLogger, type LogFormat, parseLogLevel } from "./src/observe/logger.ts";
+import { Gateway } from "./src/runtime/gateway.ts";
+import { VERSION } from "./src/runtime/version.ts";
+
+const USAGE = `Kairos ${VERSION}: a multi-protocol API gateway (drop-in for kairos-rs).
+
+Usage:
+  kairos [serve] [-c|--config FILE] [--host HOST] [--port PORT]   run the gateway (default command)
+  kairos validate [-c|--config FILE] [--strict]                  check a config; never binds a port
+  kairos schema                                                  print the config's JSON Schema
+  kairos version                                                 print the version
+  kairos --help                                                  this text
+
+Environment:
+  KAIROS_CONFIG_PATH  config file (default ./config.json; JSON, or YAML by .yaml/.yml extension)
+  KAIROS_HOST         listen address (default 0.0.0.0)      KAIROS_PORT  listen port (default 5900)
+  KAIROS_LOG_LEVEL    debug|info|warn|error (default info; RUST_LOG is accepted as a fallback)
+  KAIROS_LOG_FORMAT   json|pretty (default json)
+`;
+
+interface CliArgs {
+  command: "serve" | "validate" | "schema" | "version" | "help";
+  config?: string;
+  host?: string;
+  port?: string;
+  strict: boolean;
+}
+
+/** Parses argv; throws TypeError with a message fit for the terminal. */
+export function parseArgs(argv: readonly string[]): CliArgs {
+  const args: CliArgs = { command: "serve", strict: false };
+  let i = 0;
+  const first = argv[0];
+  if (first && !first.startsWith("-")) {
+    if (first !== "serve" && first !== "validate" && first !== "schema" && first !== "version" && first !== "help") {
+      throw new TypeError(`Unknown command "${first}": expected serve, validate, schema or version`);
+    }
+    args.command = first;
+    i = 1;
+  }
+  for (; i < argv.length; i++) {
+    const arg = argv[i];
+    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [
+      arg,
+      undefined,
+    ];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === "") throw new TypeError(`Option ${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case "-c":
+      case "--config":
+        args.config = value();
+        break;
+      case "--host":
+        args.host = value();
+        break;
+      case "--port":
+        args.port = value();
+        break;
+      case "--strict":
+        args.strict = true;
+        break;
+      case "-h":
+      case "--help":
+        args.command = "help";
+        break;
+      case "-V":
+      case "--version":
+        args.command = "version";
+        break;
+      default:
+        throw new TypeError(`Unknown option "${arg}" (see --help)`);
+    }
+  }
+  return args;
+}
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parsePort(value: string, source: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`Cannot listen as ${source} must be a port number 0-65535: current value is "${value}"`);
+  }
+  return port;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    console.error(`kairos: ${(err as Error).message}`);
+    return 2;
+  }
+  switch (args.command) {
+    case "help":
+      console.log(USAGE);
+      return 0;
+    case "version":
+      console.log(`kairos ${VERSION}`);
+      return 0;
+    case "schema":
+      console.log(JSON.stringify(configJsonSchema(), null, 2));
+      return 0;
+  }
+  const configPath = args.config ?? env("KAIROS_CONFIG_PATH") ?? "./config.json";
+  const loaded = await loadConfigFile(configPath, { strict: args.strict });
+  if (args.command === "validate") {
+    if (loaded.warnings.length > 0) console.error(`warnings:\n${formatProblems(loaded.warnings)}`);
+    if (!loaded.ok) {
+      console.error(`${configPath} is invalid:\n${formatProblems(loaded.errors)}`);
+      return 1;
+    }
+    console.log(`${configPath} is valid.\n${summarizeConfig(loaded.config)}`);
+    return 0;
+  }
+
+  const logger = createLogger({
+    level: parseLogLevel(env("KAIROS_LOG_LEVEL") ?? env("RUST_LOG")),
+    format: (env("KAIROS_LOG_FORMAT") === "pretty" ? "pretty" : "json") as LogFormat,
+  });
+  for (const warning of loaded.warnings) logger.warn("config warning", { path: warning.path, problem: warning.message });
+  if (!loaded.ok) {
+    logger.error("config is invalid; not starting", { config: configPath, errors: formatProblems(loaded.errors) });
+    console.error(`${configPath} is invalid:\n${formatProblems(loaded.errors)}`);
+    return 1;
+  }
+  let host: string;
+  let port: number;
+  try {
+    host = args.host ?? env("KAIROS_HOST") ?? loaded.config.server.host ?? "0.0.0.0";
+    const portText = args.port ?? env("KAIROS_PORT");
+    port = portText !== undefined
+      ? parsePort(portText, args.port !== undefined ? "--port" : "KAIROS_PORT")
+      : loaded.config.server.port ?? 5900;
+  } catch (err) {
+    console.error(`kairos: ${(err as Error).message}`);
+    return 1;
+  }
+  try {
+    const gateway = new Gateway({
+      config: loaded.config,
+      host,
+      port,
+      logger,
+      loadConfig: async () => {
+        const next = await loadConfigFile(configPath);
+        if (!next.ok) throw new Error(formatProblems(next.errors));
+        return next.config;
+      },
+    });
+    gateway.start();
+  } catch (err) {
+    logger.error("cannot start", { error: (err as Error).message });
+    console.error(`kairos: cannot start: ${(err as Error).message}`);
+    return 1;
+  }
+  return -1; // keep running; shutdown() exits the process
+}
+
+if (import.meta.main) {
+  const code = await main(Deno.args);
+  if (code >= 0) Deno.exit(code);
+}

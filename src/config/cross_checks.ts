@@ -1,0 +1,187 @@
+/**
+ * Checks that span fields, run on a schema-valid config: JWT presence, backend hosts per protocol,
+ * path templates, duplicate routes, retry backoff order, IP/CIDR lists and transformation regexes.
+ * Messages follow kairos-rs wording where it has one (`config/validation.rs`, `Settings::validate`).
+ */
+import type { Config, HttpMethod, RouteConfig } from "./schema.ts";
+import type { PathSegments, ProblemLists } from "./problems.ts";
+import { describeValue, formatPath, problemAt } from "./problems.ts";
+import { parseBackendHost } from "./backend_address.ts";
+import { hasTraversal, parsePathTemplate, templateShape } from "./path_template.ts";
+import { parseCidr } from "./cidr.ts";
+
+const DEFAULT_SECRET = "please-change-this-secret";
+const MIN_SECRET_BYTES = 32;
+
+/** Runs every cross-field check; errors make the config invalid, warnings do not. */
+export function crossCheckConfig(config: Config): ProblemLists {
+  const sink: ProblemLists = { errors: [], warnings: [] };
+  checkJwt(config, sink);
+  checkAddressList(config.trusted_proxies, ["trusted_proxies"], sink);
+  checkIpFilter(config.ip_filter, ["ip_filter"], sink);
+  const seen = new Map<string, { index: number; methods: readonly HttpMethod[] }[]>();
+  config.routers.forEach((route, i) => {
+    const path = ["routers", i];
+    checkBackends(route, path, sink);
+    const shape = checkPaths(route, path, sink);
+    if (shape !== undefined) checkDuplicate(route, i, shape, seen, sink);
+    checkRetry(route, path, sink);
+    checkIpFilter(route.ip_filter, [...path, "ip_filter"], sink);
+    checkTransformations(route, path, sink);
+    if (route.protocol === "websocket" && !route.methods.includes("GET")) {
+      sink.warnings.push(problemAt([...path, "methods"], "a websocket route should allow GET (the upgrade request)"));
+    }
+  });
+  return sink;
+}
+
+function checkJwt(config: Config, sink: ProblemLists): void {
+  const jwt = config.jwt;
+  if (!jwt) {
+    config.routers.forEach((route, i) => {
+      if (route.auth_required) {
+        sink.errors.push(problemAt(
+          ["routers", i, "auth_required"],
+          "JWT configuration is required when routes have auth_required=true",
+        ));
+      }
+    });
+    return;
+  }
+  if (jwt.secret === undefined && jwt.public_key === undefined && jwt.jwks_url === undefined) {
+    sink.errors.push(problemAt(["jwt"], "JWT configuration needs one of secret, public_key or jwks_url"));
+  }
+  if (jwt.secret === undefined) return;
+  // kairos-rs refuses these at startup; its own README example uses a short secret, so here they only warn.
+  if (jwt.secret === DEFAULT_SECRET) {
+    sink.warnings.push(problemAt(["jwt", "secret"], "JWT secret must be changed from default value"));
+  } else {
+    const bytes = new TextEncoder().encode(jwt.secret).length;
+    if (bytes < MIN_SECRET_BYTES) {
+      sink.warnings.push(problemAt(
+        ["jwt", "secret"],
+        `JWT secret should be at least ${MIN_SECRET_BYTES} characters for security, got ${bytes}`,
+      ));
+    }
+  }
+}
+
+function checkBackends(route: RouteConfig, path: PathSegments, sink: ProblemLists): void {
+  route.backends.forEach((backend, j) => {
+    const address = parseBackendHost(backend.host, backend.port, route.protocol);
+    if (typeof address === "string") sink.errors.push(problemAt([...path, "backends", j, "host"], address));
+  });
+}
+
+/** Checks both path templates; returns the external path's shape for duplicate detection. */
+function checkPaths(route: RouteConfig, path: PathSegments, sink: ProblemLists): string | undefined {
+  const { external_path: external, internal_path: internal } = route;
+  for (const [key, value] of [["external_path", external], ["internal_path", internal]] as const) {
+    if (hasTraversal(value)) {
+      sink.errors.push(problemAt([...path, key], `Path traversal detected in route: ${external} -> ${internal}`));
+      return undefined;
+    }
+  }
+  const outer = parsePathTemplate(external, "external");
+  if (typeof outer === "string") {
+    sink.errors.push(problemAt([...path, "external_path"], `${outer}, got ${describeValue(external)}`));
+  }
+  const inner = parsePathTemplate(internal, "internal");
+  if (typeof inner === "string") {
+    sink.errors.push(problemAt([...path, "internal_path"], `${inner}, got ${describeValue(internal)}`));
+  }
+  if (typeof outer === "string") return undefined;
+  if (typeof inner !== "string") {
+    for (const name of inner.params) {
+      if (!outer.params.includes(name)) {
+        sink.errors.push(problemAt(
+          [...path, "internal_path"],
+          `placeholder "{${name}}" is not captured by external_path ${JSON.stringify(external)}`,
+        ));
+      }
+    }
+  }
+  return templateShape(outer);
+}
+
+function checkDuplicate(
+  route: RouteConfig,
+  index: number,
+  shape: string,
+  seen: Map<string, { index: number; methods: readonly HttpMethod[] }[]>,
+  sink: ProblemLists,
+): void {
+  const earlier = seen.get(shape) ?? [];
+  for (const other of earlier) {
+    const shared = route.methods.filter((m) => other.methods.includes(m));
+    if (shared.length === 0) continue;
+    sink.errors.push(problemAt(
+      ["routers", index, "external_path"],
+      `Duplicate route path detected: ${route.external_path} (also ${formatPath(["routers", other.index])}, ` +
+        `both for ${shared.join(", ")})`,
+    ));
+    break;
+  }
+  earlier.push({ index, methods: route.methods });
+  seen.set(shape, earlier);
+}
+
+function checkRetry(route: RouteConfig, path: PathSegments, sink: ProblemLists): void {
+  const retry = route.retry;
+  if (retry && retry.initial_backoff_ms > retry.max_backoff_ms) {
+    sink.errors.push(problemAt(
+      [...path, "retry", "initial_backoff_ms"],
+      `initial_backoff_ms cannot be greater than max_backoff_ms (${retry.initial_backoff_ms} > ${retry.max_backoff_ms})`,
+    ));
+  }
+}
+
+function checkIpFilter(
+  filter: { allow: string[]; deny: string[] } | undefined,
+  path: PathSegments,
+  sink: ProblemLists,
+): void {
+  if (!filter) return;
+  checkAddressList(filter.allow, [...path, "allow"], sink);
+  checkAddressList(filter.deny, [...path, "deny"], sink);
+}
+
+function checkAddressList(list: readonly string[], path: PathSegments, sink: ProblemLists): void {
+  list.forEach((entry, i) => {
+    if (!parseCidr(entry)) {
+      sink.errors.push(problemAt([...path, i], `expected an IP address or CIDR block, got ${describeValue(entry)}`));
+    }
+  });
+}
+
+type HeaderRule = { action: string; pattern?: string | null };
+
+function checkTransformations(route: RouteConfig, path: PathSegments, sink: ProblemLists): void {
+  const request = route.request_transformation;
+  const response = route.response_transformation;
+  if (request) {
+    checkHeaderRules(request.headers, [...path, "request_transformation", "headers"], sink);
+    if (request.path) {
+      checkRegex(request.path.pattern, [...path, "request_transformation", "path", "pattern"], sink);
+    }
+  }
+  if (response) checkHeaderRules(response.headers, [...path, "response_transformation", "headers"], sink);
+}
+
+function checkHeaderRules(rules: readonly HeaderRule[], path: PathSegments, sink: ProblemLists): void {
+  rules.forEach((rule, k) => {
+    if (rule.pattern !== undefined && rule.pattern !== null) checkRegex(rule.pattern, [...path, k, "pattern"], sink);
+    else if (rule.action === "replace") {
+      sink.errors.push(problemAt([...path, k, "pattern"], "required: a replace action needs a pattern"));
+    }
+  });
+}
+
+function checkRegex(pattern: string, path: PathSegments, sink: ProblemLists): void {
+  try {
+    new RegExp(pattern);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    sink.errors.push(problemAt(path, `Cannot compile pattern ${describeValue(pattern)}: ${reason}`));
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The pure validation pipeline shared by the CLI, the file loader and the management API:
+ * strip ignored keys → expand `${ENV}` → normalize kairos-rs dialects → zod → cross-checks → deep freeze.
+ */
+import { type Config, configSchema } from "./schema.ts";
+import type { z } from "zod";
+import { type ConfigProblem, describeValue } from "./problems.ts";
+import { envLookup, expandEnvPlaceholders } from "./env_placeholders.ts";
+import { normalizeConfig, stripIgnoredKeys } from "./normalize.ts";
+import { issueToProblem, unknownKeyProblems, valueAt } from "./zod_issues.ts";
+import { crossCheckConfig } from "./cross_checks.ts";
+import { deepFreeze } from "./deep_freeze.ts";
+
+/** `strict` turns unknown keys into errors; `env` replaces the process environment for `${NAME}`. */
+export type ValidateOptions = { strict?: boolean; env?: Record<string, string | undefined> };
+
+/** A frozen config plus warnings, or the errors that prevent loading (warnings too). */
+export type ValidationResult =
+  | { ok: true; config: Config; warnings: ConfigProblem[] }
+  | { ok: false; errors: ConfigProblem[]; warnings: ConfigProblem[] };
+
+type Issue = z.core.$ZodIssue;
+
+/** Validates parsed config data (from JSON, YAML or an API body). Pure apart from reading env variables. */
+export function validateConfig(raw: unknown, options: ValidateOptions = {}): ValidationResult {
+  const errors: ConfigProblem[] = [];
+  const warnings: ConfigProblem[] = [];
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    errors.push({ path: "", message: `expected a config object at the top level, got ${describeValue(raw)}` });
+    return { ok: false, errors, warnings };
+  }
+  const expanded = expandEnvPlaceholders(stripIgnoredKeys(raw), envLookup(options.env));
+  errors.push(...expanded.errors);
+  const normalized = normalizeConfig(expanded.value);
+  errors.push(...normalized.errors);
+  warnings.push(...normalized.warnings);
+  const input = normalized.value;
+
+  let parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    const { unknown, other } = splitIssues(parsed.error.issues);
+    for (const issue of unknown) (options.strict ? errors : warnings).push(...unknownKeyProblems(issue, input, configSchema));
+    for (const issue of other) {
+      const problem = issueToProblem(issue, input);
+      if (!normalized.suppress.has(problem.path)) errors.push(problem);
+    }
+    if (!options.strict && unknown.length > 0 && other.length === 0) {
+      // Unknown keys only warn: drop them and validate again so the rest of the config still loads.
+      for (const issue of unknown) {
+        const holder = valueAt(input, issue.path) as Record<string, unknown>;
+        for (const key of issue.keys) delete holder[key];
+      }
+      parsed = configSchema.safeParse(input);
+      if (!parsed.success) errors.push(...parsed.error.issues.map((issue) => issueToProblem(issue, input)));
+    }
+  }
+  if (!parsed.success || errors.length > 0) return { ok: false, errors, warnings };
+
+  const checks = crossCheckConfig(parsed.data);
+  warnings.push(...checks.warnings);
+  if (checks.errors.length > 0) return { ok: false, errors: checks.errors, warnings };
+  return { ok: true, config: deepFreeze(parsed.data), warnings };
+}
+
+function splitIssues(issues: readonly Issue[]) {
+  const unknown = issues.filter((i): i is z.core.$ZodIssueUnrecognizedKeys => i.code === "unrecognized_keys");
+  const other = issues.filter((i) => i.code !== "unrecognized_keys");
+  return { unknown, other };
+}

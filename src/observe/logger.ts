@@ -1,0 +1,203 @@
+/**
+ * The process logger: JSON lines (default) or a human-readable format, to stderr. Disabled levels are a
+ * shared no-op, so a filtered-out call builds nothing inside the logger.
+ */
+import { writeAllSync } from "./write_all_sync.ts";
+
+/** Log severities, lowest first. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Output formats. */
+export type LogFormat = "json" | "pretty";
+
+/** Logs one message with optional structured fields. */
+export type LogFn = (msg: string, fields?: Record<string, unknown>) => void;
+
+export interface Logger {
+  readonly level: LogLevel;
+  readonly debug: LogFn;
+  readonly info: LogFn;
+  readonly warn: LogFn;
+  readonly error: LogFn;
+  /** Whether `level` is logged, to guard expensive field building at call sites. */
+  enabled(level: LogLevel): boolean;
+}
+
+export interface LoggerOptions {
+  level: LogLevel;
+  format: LogFormat;
+  /** Receives each line without its trailing newline. Default: a synchronous write to stderr. */
+  write?: (line: string) => void;
+  /** Colour pretty output. Default: only when writing to stderr, stderr is a TTY and NO_COLOR is unset. */
+  color?: boolean;
+}
+
+const RANK: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warn: 2, error: 3 };
+const LABEL: Readonly<Record<LogLevel, string>> = {
+  debug: "DEBUG",
+  info: "INFO ",
+  warn: "WARN ",
+  error: "ERROR",
+};
+const COLOR: Readonly<Record<LogLevel, string>> = {
+  debug: "\x1b[90m",
+  info: "\x1b[32m",
+  warn: "\x1b[33m",
+  error: "\x1b[31m",
+};
+const RESET = "\x1b[0m";
+const RESERVED = new Set(["time", "level", "msg"]);
+const BARE_VALUE = /^[^\s"=\\]+$/;
+const encoder = new TextEncoder();
+
+function noop(): void {}
+
+/** Creates a logger that drops messages below `level`. */
+export function createLogger(options: LoggerOptions): Logger {
+  const write = options.write ?? writeStderrLine;
+  const color = options.color ?? (options.write === undefined && !Deno.noColor && Deno.stderr.isTerminal());
+  const threshold = RANK[options.level];
+  const make = (level: LogLevel): LogFn => {
+    if (RANK[level] < threshold) return noop;
+    if (options.format === "json") {
+      return function logJson(msg, fields) {
+        write(jsonLine(level, msg, fields));
+      };
+    }
+    return function logPretty(msg, fields) {
+      write(prettyLine(level, msg, fields, color));
+    };
+  };
+  return {
+    level: options.level,
+    debug: make("debug"),
+    info: make("info"),
+    warn: make("warn"),
+    error: make("error"),
+    enabled: (level) => RANK[level] >= threshold,
+  };
+}
+
+/**
+ * Reads a level from an env value: `debug|info|warn|error`, or a RUST_LOG filter as kairos-rs used
+ * (`trace` → debug, `kairos=debug,actix=warn` → the kairos directive, else the bare default). Empty → info.
+ */
+export function parseLogLevel(env: string | undefined): LogLevel {
+  if (env === undefined || env.trim() === "") return "info";
+  let global: LogLevel | undefined;
+  let kairos: LogLevel | undefined;
+  for (const raw of env.split(",")) {
+    const directive = raw.split("/")[0].trim(); // RUST_LOG allows a trailing `/regex` filter.
+    if (directive === "") continue;
+    const eq = directive.indexOf("=");
+    if (eq < 0) {
+      // A bare word is either a level (the default) or a target name meaning "all levels for it".
+      const level = toLevel(directive);
+      if (level !== undefined) global = level;
+      else if (isKairosTarget(directive)) kairos = mostVerbose(kairos, "debug");
+      continue;
+    }
+    const target = directive.slice(0, eq).trim();
+    if (!isKairosTarget(target)) continue;
+    const value = directive.slice(eq + 1).trim();
+    const level = toLevel(value);
+    if (level === undefined) throw invalidLevel(env);
+    kairos = mostVerbose(kairos, level);
+  }
+  const level = kairos ?? global;
+  if (level !== undefined) return level;
+  // One bare word that is no level is a typo ("verbose"), not a RUST_LOG target list.
+  if (!/[,=]|::/.test(env)) throw invalidLevel(env);
+  return "info";
+}
+
+function toLevel(word: string): LogLevel | undefined {
+  switch (word.toLowerCase()) {
+    case "trace":
+    case "debug":
+      return "debug";
+    case "info":
+      return "info";
+    case "warn":
+    case "warning":
+      return "warn";
+    case "error":
+    case "off":
+      return "error";
+  }
+  return undefined;
+}
+
+function isKairosTarget(target: string): boolean {
+  return /^kairos([_-]rs)?(::|$)/.test(target.toLowerCase());
+}
+
+function mostVerbose(a: LogLevel | undefined, b: LogLevel): LogLevel {
+  return a === undefined || RANK[b] < RANK[a] ? b : a;
+}
+
+function invalidLevel(env: string): TypeError {
+  return new TypeError(
+    `Cannot parse log level as it must be debug, info, warn, error or a RUST_LOG filter: current value is "${env}"`,
+  );
+}
+
+function jsonLine(level: LogLevel, msg: string, fields: Record<string, unknown> | undefined): string {
+  const record: Record<string, unknown> = { time: new Date().toISOString(), level, msg };
+  if (fields !== undefined) {
+    for (const key in fields) if (!RESERVED.has(key)) record[key] = fields[key];
+  }
+  try {
+    return JSON.stringify(record, jsonReplacer);
+  } catch (err) {
+    // A circular field must not lose the message.
+    return JSON.stringify({ time: record.time, level, msg, log_error: String(err) });
+  }
+}
+
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  if (typeof value === "bigint") return value.toString();
+  return value;
+}
+
+function prettyLine(
+  level: LogLevel,
+  msg: string,
+  fields: Record<string, unknown> | undefined,
+  color: boolean,
+): string {
+  const d = new Date();
+  const time = `${pad(d.getHours(), 2)}:${pad(d.getMinutes(), 2)}:${pad(d.getSeconds(), 2)}.` +
+    pad(d.getMilliseconds(), 3);
+  let line = color
+    ? `${time} ${COLOR[level]}${LABEL[level]}${RESET} ${msg}`
+    : `${time} ${LABEL[level]} ${msg}`;
+  if (fields !== undefined) {
+    for (const key in fields) {
+      const text = prettyValue(fields[key]);
+      line += color ? ` \x1b[2m${key}=\x1b[22m${text}` : ` ${key}=${text}`;
+    }
+  }
+  return line;
+}
+
+function prettyValue(value: unknown): string {
+  if (typeof value === "string") return BARE_VALUE.test(value) ? value : JSON.stringify(value);
+  if (value instanceof Error) return JSON.stringify(value.message);
+  if (typeof value === "bigint") return value.toString();
+  if (value === undefined) return "undefined";
+  try {
+    return JSON.stringify(value, jsonReplacer) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function pad(n: number, width: number): string {
+  return String(n).padStart(width, "0");
+}
+
+function writeStderrLine(line: string): void {
+  writeAllSync(Deno.stderr, encoder.encode(line + "\n"));
+}

@@ -1,0 +1,159 @@
+/**
+ * The proxy step: pick a backend, forward, and on a connect error / timeout / retryable status back
+ * off and pick again (Pingora's retry loops back to upstream selection, not around the whole proxy).
+ */
+import type { RetryConfig, RouteConfig } from "../config/schema.ts";
+import type { Balancer } from "../upstream/balancer.ts";
+import type { BackendState } from "../upstream/backend_state.ts";
+import { type UpstreamClient, UpstreamError, type UpstreamRequest } from "../upstream/client.ts";
+import type { RequestContext } from "./context.ts";
+import { GatewayError } from "./gateway_error.ts";
+import { computeBackoff, isIdempotentMethod, isRetryableStatus } from "./retry_policy.ts";
+import { ReplayableBody } from "./replayable_body.ts";
+
+/** What the proxy step needs from a compiled route. */
+export interface ProxyRoute {
+  readonly config: RouteConfig;
+  readonly balancer: Balancer;
+  readonly backends: readonly BackendState[];
+  readonly retry: RetryConfig | undefined;
+  readonly maxAttempts: number;
+}
+
+/** Per-backend outcome counters, recorded by the runtime's metrics. */
+export interface ProxyObserver {
+  attempt(backend: BackendState, outcome: "response" | "connect_error" | "timeout" | "protocol_error"): void;
+  retry(): void;
+}
+
+export interface ProxyResult {
+  readonly response: Response;
+  readonly backend: BackendState;
+  readonly attempts: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Forwards the request and resolves with the backend's response (headers as received, body
+ * streaming). The chosen backend stays acquired (in-flight) until the caller calls `release`.
+ * Throws GatewayError for 502/503/504.
+ */
+export async function proxyRequest(
+  ctx: RequestContext,
+  route: ProxyRoute,
+  client: UpstreamClient,
+  observer: ProxyObserver,
+): Promise<ProxyResult> {
+  const config = route.config;
+  const maxAttempts = route.maxAttempts;
+  const idempotent = isIdempotentMethod(ctx.method);
+  const body = maxAttempts > 1 && ctx.upstreamBody
+    ? await ReplayableBody.from(ctx.upstreamBody, ctx.request.headers, route.retry?.max_buffered_body_bytes ?? 0)
+    : undefined;
+  const path = ctx.upstreamPath + ctx.upstreamQuery;
+  let failed: BackendState | undefined;
+  let lastError: GatewayError | undefined;
+
+  for (let attempt = 0; attempt < maxAttempts; attempt++) {
+    const backend = pickBackend(route, ctx.clientIp, failed);
+    if (!backend) throw lastError ?? noBackendError(route, ctx.routeId);
+    const request: UpstreamRequest = {
+      method: ctx.method,
+      path,
+      headers: withHost(ctx.upstreamHeaders, backend, config.preserve_host),
+      body: body ? body.forAttempt() : ctx.upstreamBody,
+      connectTimeoutMs: config.connect_timeout_ms,
+      firstByteTimeoutMs: config.timeout_ms,
+      idleTimeoutMs: config.idle_timeout_ms,
+      signal: ctx.request.signal,
+    };
+    backend.acquire();
+    let response: Response;
+    try {
+      response = await client.send(backend.target, request);
+    } catch (err) {
+      backend.release();
+      // A body-limit rejection (413) surfaces as a failed upload: not the backend's fault.
+      if (ctx.bodyError) {
+        backend.breaker.release();
+        throw ctx.bodyError;
+      }
+      if (!(err instanceof UpstreamError)) {
+        backend.breaker.release();
+        if (err instanceof GatewayError) throw err;
+        throw new GatewayError(502, "upstream", `Upstream error for ${backend.key}: ${String(err)}`, { cause: err });
+      }
+      if (err.kind === "aborted") {
+        backend.breaker.release();
+        throw new GatewayError(499, "bad_request", "Client closed the request", { source: "client", cause: err });
+      }
+      backend.breaker.onFailure();
+      const timedOut = err.kind === "timeout" || err.kind === "connect_timeout";
+      observer.attempt(backend, timedOut ? "timeout" : err.kind === "protocol" ? "protocol_error" : "connect_error");
+      lastError = timedOut
+        ? new GatewayError(504, "timeout", `${err.message}`, { cause: err })
+        : new GatewayError(502, "upstream", `Upstream error for ${backend.key}${path}: ${err.message}`, { cause: err });
+      const replayable = body ? body.replayable : !err.requestSent || ctx.upstreamBody === null;
+      const safe = idempotent || !err.requestSent || (body?.buffered ?? ctx.upstreamBody === null);
+      if (
+        attempt + 1 < maxAttempts && route.retry?.retry_on_connection_error && replayable && safe &&
+        !ctx.request.signal.aborted
+      ) {
+        failed = backend;
+        observer.retry();
+        await sleep(computeBackoff(route.retry, attempt));
+        continue;
+      }
+      throw lastError;
+    }
+    observer.attempt(backend, "response");
+    if (backend.breaker.isFailureStatus(response.status)) backend.breaker.onFailure();
+    else backend.breaker.onSuccess();
+    if (
+      attempt + 1 < maxAttempts && route.retry && isRetryableStatus(route.retry, response.status) &&
+      (body ? body.replayable : ctx.upstreamBody === null) && (idempotent || (body?.buffered ?? true))
+    ) {
+      backend.release();
+      await response.body?.cancel().catch(() => {});
+      failed = backend;
+      observer.retry();
+      await sleep(computeBackoff(route.retry, attempt));
+      continue;
+    }
+    return { response, backend, attempts: attempt + 1 };
+  }
+  // Unreachable: the loop either returns or throws on its last attempt.
+  throw lastError ?? noBackendError(route, ctx.routeId);
+}
+
+function pickBackend(route: ProxyRoute, clientIp: string, failed: BackendState | undefined): BackendState | undefined {
+  // A half-open breaker admits a bounded number of probes; a backend that refuses us is skipped.
+  let exclude = failed;
+  for (let tries = 0; tries < route.backends.length; tries++) {
+    const backend = route.balancer.pick(clientIp, exclude);
+    if (!backend) return undefined;
+    if (backend.breaker.tryAcquire()) return backend;
+    exclude = backend;
+  }
+  return undefined;
+}
+
+function noBackendError(route: ProxyRoute, routeId: string): GatewayError {
+  const open = route.backends.filter((b) => b.breaker.state !== "closed");
+  if (open.length > 0 && open.length === route.backends.length) {
+    const names = open.map((b) => b.key).join(", ");
+    return new GatewayError(
+      503,
+      "circuit_open",
+      `Service ${names} is currently unavailable (circuit breaker open)`,
+      { headers: { "retry-after": String(Math.ceil(route.config.circuit_breaker.reset_timeout_ms / 1000)) } },
+    );
+  }
+  return new GatewayError(503, "no_healthy_upstream", `No healthy backend for route ${routeId}`);
+}
+
+function withHost(headers: Headers, backend: BackendState, preserveHost: boolean): Headers {
+  if (!preserveHost) headers.set("host", backend.target.authority);
+  return headers;
+}

@@ -1,0 +1,78 @@
+/**
+ * A request body that retries can send again. Bodies up to a limit are buffered once; larger ones
+ * stream, and stay replayable only until an attempt has started reading them.
+ */
+export class ReplayableBody {
+  #bytes: Uint8Array | undefined;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #prefix: Uint8Array[];
+  #touched = false;
+
+  private constructor(bytes: Uint8Array | undefined, reader?: ReadableStreamDefaultReader<Uint8Array>, prefix = []) {
+    this.#bytes = bytes;
+    this.#reader = reader;
+    this.#prefix = prefix;
+  }
+
+  /** Buffers `stream` when it fits in `limit` bytes (by Content-Length or by reading), else streams it. */
+  static async from(stream: ReadableStream<Uint8Array>, headers: Headers, limit: number): Promise<ReplayableBody> {
+    const declared = headers.get("content-length");
+    const length = declared === null ? NaN : Number(declared);
+    const reader = stream.getReader();
+    if (limit <= 0 || length > limit) return new ReplayableBody(undefined, reader);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    while (size <= limit) {
+      const { value, done } = await reader.read();
+      if (done) return new ReplayableBody(concat(chunks, size));
+      chunks.push(value);
+      size += value.byteLength;
+    }
+    // Over the limit: what was read must still go upstream, so this body can be sent once only.
+    const body = new ReplayableBody(undefined, reader, chunks as never);
+    body.#touched = true;
+    return body;
+  }
+
+  /** True when the whole body is held in memory. */
+  get buffered(): boolean {
+    return this.#bytes !== undefined;
+  }
+
+  /** True while another attempt could send the complete body. */
+  get replayable(): boolean {
+    return this.#bytes !== undefined || !this.#touched;
+  }
+
+  /** The body for one attempt: the buffer, or a stream over the remaining client body. */
+  forAttempt(): Uint8Array | ReadableStream<Uint8Array> {
+    if (this.#bytes) return this.#bytes;
+    const reader = this.#reader!;
+    const prefix = this.#prefix;
+    this.#prefix = [];
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        this.#touched = true;
+        const head = prefix.shift();
+        if (head) return controller.enqueue(head);
+        const { value, done } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel: (reason) => {
+        if (this.#touched) return reader.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
+  }
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}

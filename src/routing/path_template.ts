@@ -1,0 +1,148 @@
+/**
+ * Route path patterns (`/users/{id}`, `/files/{*rest}`) and internal-path templates (`/v1/user-{id}`).
+ * Both are parsed once when a snapshot is built; nothing here runs a regex per request.
+ */
+
+/** One segment of a route pattern: the text between two slashes. */
+export type PathSegment =
+  | { readonly kind: "static"; readonly text: string }
+  | { readonly kind: "param"; readonly name: string }
+  | { readonly kind: "pattern"; readonly prefix: string; readonly name: string; readonly suffix: string }
+  | { readonly kind: "catch_all"; readonly name: string };
+
+/** An internal path compiled for substitution: `literals[0] + value(names[0]) + literals[1] + …`. */
+export interface PathTemplate {
+  readonly source: string;
+  /** Literal text around the placeholders; always `names.length + 1` entries. */
+  readonly literals: readonly string[];
+  /** Parameter name of each placeholder (`{*rest}` and `{rest}` both give `rest`). */
+  readonly names: readonly string[];
+  /** Original text of each placeholder, rendered verbatim when its parameter is missing. */
+  readonly placeholders: readonly string[];
+}
+
+const NAME = /^[A-Za-z0-9_]+$/;
+
+interface Placeholder {
+  readonly open: number;
+  readonly close: number;
+  readonly name: string;
+  readonly catchAll: boolean;
+}
+
+/** Finds the `{name}` / `{*name}` at or after `from` in `text`, or null; throws on malformed braces. */
+function nextPlaceholder(text: string, from: number, what: string, source: string): Placeholder | null {
+  const open = text.indexOf("{", from);
+  const stray = text.indexOf("}", from);
+  if (stray !== -1 && (open === -1 || stray < open)) {
+    throw new TypeError(`Cannot parse ${what} "${source}": "}" at index ${stray} has no matching "{"`);
+  }
+  if (open === -1) return null;
+  const close = text.indexOf("}", open + 1);
+  if (close === -1) {
+    throw new TypeError(`Cannot parse ${what} "${source}": "{" at index ${open} is not closed`);
+  }
+  const inner = text.slice(open + 1, close);
+  const catchAll = inner.startsWith("*");
+  const name = catchAll ? inner.slice(1) : inner;
+  if (!NAME.test(name)) {
+    throw new TypeError(
+      `Cannot parse ${what} "${source}": a parameter name must match [A-Za-z0-9_]+, got "${name}"`,
+    );
+  }
+  // Params are plain objects: this name would set their prototype instead of a property.
+  if (name === "__proto__") {
+    throw new TypeError(`Cannot parse ${what} "${source}": parameter name "__proto__" is reserved`);
+  }
+  return { open, close, name, catchAll };
+}
+
+/**
+ * Parses a route pattern into segments. Throws `TypeError` on an invalid pattern: missing leading "/",
+ * unbalanced braces, a bad or duplicate name, two parameters in one segment, or a catch-all that is
+ * not a whole last segment.
+ */
+export function parsePathPattern(pattern: string): PathSegment[] {
+  const what = "path pattern";
+  if (!pattern.startsWith("/")) {
+    throw new TypeError(`Cannot parse ${what} "${pattern}": it must start with "/"`);
+  }
+  const segments: PathSegment[] = [];
+  const seen = new Set<string>();
+  let start = 1;
+  while (true) {
+    const slash = pattern.indexOf("/", start);
+    const end = slash === -1 ? pattern.length : slash;
+    // Scanning within [start, end) only: slicing keeps the error indices relative to the whole pattern.
+    const segment = pattern.slice(0, end);
+    const found = nextPlaceholder(segment, start, what, pattern);
+    if (found === null) {
+      segments.push({ kind: "static", text: pattern.slice(start, end) });
+    } else {
+      if (nextPlaceholder(segment, found.close + 1, what, pattern) !== null) {
+        throw new TypeError(
+          `Cannot parse ${what} "${pattern}": a segment may hold at most one parameter, got "${
+            pattern.slice(start, end)
+          }"`,
+        );
+      }
+      if (seen.has(found.name)) {
+        throw new TypeError(`Cannot parse ${what} "${pattern}": parameter "${found.name}" appears twice`);
+      }
+      seen.add(found.name);
+      const prefix = pattern.slice(start, found.open);
+      const suffix = pattern.slice(found.close + 1, end);
+      if (found.catchAll) {
+        if (slash !== -1 || prefix !== "" || suffix !== "") {
+          throw new TypeError(
+            `Cannot parse ${what} "${pattern}": catch-all "{*${found.name}}" must be the whole last segment`,
+          );
+        }
+        segments.push({ kind: "catch_all", name: found.name });
+      } else if (prefix === "" && suffix === "") {
+        segments.push({ kind: "param", name: found.name });
+      } else {
+        segments.push({ kind: "pattern", prefix, name: found.name, suffix });
+      }
+    }
+    if (slash === -1) return segments;
+    start = slash + 1;
+  }
+}
+
+/**
+ * Compiles an internal path for substitution. Placeholders may sit anywhere (`/v1/user-{id}`);
+ * `{*rest}` means the same as `{rest}`. Throws `TypeError` on unbalanced braces or a bad name.
+ */
+export function compileTemplate(internalPath: string): PathTemplate {
+  const literals: string[] = [];
+  const names: string[] = [];
+  const placeholders: string[] = [];
+  let from = 0;
+  let found = nextPlaceholder(internalPath, 0, "internal path", internalPath);
+  while (found !== null) {
+    literals.push(internalPath.slice(from, found.open));
+    names.push(found.name);
+    placeholders.push(internalPath.slice(found.open, found.close + 1));
+    from = found.close + 1;
+    found = nextPlaceholder(internalPath, from, "internal path", internalPath);
+  }
+  literals.push(internalPath.slice(from));
+  return { source: internalPath, literals, names, placeholders };
+}
+
+/**
+ * Substitutes captured values into a compiled template. Values go in raw (they are already
+ * percent-encoded path text); a placeholder without a value stays literal, as in kairos-rs.
+ */
+export function renderTemplate(t: PathTemplate, params: Readonly<Record<string, string>>): string {
+  const names = t.names;
+  if (names.length === 0) return t.source;
+  let out = t.literals[0];
+  for (let i = 0; i < names.length; i++) {
+    const value = params[names[i]];
+    // typeof, not `!== undefined`: a name like "toString" must not pick up Object.prototype members.
+    out += (typeof value === "string" ? value : t.placeholders[i]) + t.literals[i + 1];
+  }
+  return out;
+}

@@ -1,0 +1,258 @@
+/**
+ * The running gateway: owns the current Snapshot, the listener, upstream transport, health checks
+ * and the signal handlers. Reload builds a new Snapshot and swaps one reference (no await between
+ * the check and the swap); requests in flight finish on the snapshot they started with.
+ */
+import type { Config } from "../config/schema.ts";
+import { createAccessLog } from "../observe/access_log.ts";
+import { createGatewayMetrics, type GatewayMetrics } from "../observe/gateway_metrics.ts";
+import type { Logger } from "../observe/logger.ts";
+import { MetricsRegistry } from "../observe/metrics_registry.ts";
+import { createJwksCache } from "../policy/jwks_cache.ts";
+import { createMemoryRateLimitStore } from "../policy/rate_limit_store.ts";
+import type { PolicyDeps } from "../policy/pipeline.ts";
+import type { LogLevel } from "../observe/logger.ts";
+import { BackendRegistry, type BackendState } from "../upstream/backend_state.ts";
+import type { UpstreamClient } from "../upstream/client.ts";
+import { createFetchClient } from "../upstream/fetch_client.ts";
+import { createHttp1Client } from "../upstream/http1/client.ts";
+import { HealthChecker } from "../upstream/health_checker.ts";
+import { createRequestHandler, type HandlerState } from "./request_handler.ts";
+import { buildSnapshot, type Snapshot } from "./snapshot.ts";
+
+export interface GatewayOptions {
+  readonly config: Config;
+  readonly host: string;
+  readonly port: number;
+  readonly logger: Logger;
+  /** Where `reload()` rereads the config from. */
+  readonly loadConfig?: () => Promise<Config>;
+}
+
+export interface ReloadOutcome {
+  readonly ok: boolean;
+  readonly version: number;
+  readonly changed: boolean;
+  readonly errors: string[];
+}
+
+export class Gateway {
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly registry = new MetricsRegistry();
+  readonly backends = new BackendRegistry();
+  readonly startedAt = Date.now();
+  readonly client: UpstreamClient;
+  #snapshot: Snapshot;
+  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #draining = false;
+  #options: GatewayOptions;
+  #policy: PolicyDeps;
+  #health: HealthChecker;
+  #accessLog;
+  #signals: Array<[Deno.Signal, () => void]> = [];
+  #configText: string;
+
+  constructor(options: GatewayOptions) {
+    this.#options = options;
+    this.logger = options.logger;
+    this.metrics = createGatewayMetrics(this.registry);
+    this.client = options.config.server.upstream_client === "http1" ? createHttp1Client() : createFetchClient();
+    const logger = this.logger;
+    this.#policy = {
+      rateLimitStore: createMemoryRateLimitStore(),
+      jwks: createJwksCache(),
+      log: (level: LogLevel, msg: string, fields?: Record<string, unknown>) => logger[level](msg, fields),
+    };
+    this.#accessLog = options.config.server.access_log ? createAccessLog() : undefined;
+    this.#snapshot = buildSnapshot(options.config, 1, this.#snapshotDeps());
+    this.#configText = JSON.stringify(options.config);
+    this.#health = new HealthChecker({
+      probe: (backend, timeoutMs, signal) => this.#probe(backend, timeoutMs, signal),
+      onChange: (backend, healthy) =>
+        logger[healthy ? "info" : "warn"](healthy ? "backend is healthy again" : "backend marked unhealthy", {
+          backend: backend.key,
+        }),
+    });
+    this.#updateHealthChecks();
+  }
+
+  /** The snapshot new requests use. */
+  get snapshot(): Snapshot {
+    return this.#snapshot;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  get addr(): Deno.NetAddr {
+    if (!this.#server) throw new Error("Cannot read the address: the gateway is not listening");
+    return this.#server.addr;
+  }
+
+  /** Starts listening and installs the signal handlers. */
+  start(): void {
+    const state: HandlerState = {
+      snapshot: () => this.#snapshot,
+      client: this.client,
+      metrics: this.metrics,
+      accessLog: this.#accessLog,
+      logger: this.logger,
+      draining: () => this.#draining,
+      startedAt: this.startedAt,
+      renderMetrics: () => this.renderMetrics(),
+    };
+    const handler = createRequestHandler(state);
+    this.#server = Deno.serve({
+      hostname: this.#options.host,
+      port: this.#options.port,
+      onListen: (addr) => {
+        this.logger.info("listening", {
+          address: `${addr.hostname}:${addr.port}`,
+          routes: this.#snapshot.routes.length,
+          upstream_client: this.client.name,
+        });
+      },
+      onError: (err) => {
+        this.logger.error("unhandled error in request handler", { error: String(err) });
+        return new Response(JSON.stringify({ error: "Internal gateway error", type: "internal" }), {
+          status: 500,
+          headers: { "content-type": "application/json" },
+        });
+      },
+    }, handler);
+    this.#listen("SIGTERM", () => this.shutdown("SIGTERM"));
+    this.#listen("SIGINT", () => this.shutdown("SIGINT"));
+    if (Deno.build.os !== "windows") this.#listen("SIGHUP", () => void this.reload());
+  }
+
+  /** Prometheus text for the whole registry, with backend gauges refreshed from live state. */
+  renderMetrics(): string {
+    for (const backend of this.#snapshot.backends) {
+      const rec = this.metrics.backendRecorder(backend.key);
+      rec.breakerState(backend.breaker.state);
+      rec.setUp(backend.healthy);
+      rec.inFlight.set(backend.inFlight);
+    }
+    return this.registry.render();
+  }
+
+  /**
+   * Rereads the config and swaps in a new snapshot. A failure changes nothing: the old snapshot
+   * keeps serving and the problems are logged and returned.
+   */
+  async reload(next?: Config): Promise<ReloadOutcome> {
+    let config: Config;
+    try {
+      if (next) config = next;
+      else if (this.#options.loadConfig) config = await this.#options.loadConfig();
+      else throw new Error("no config source to reload from");
+    } catch (err) {
+      return this.#reloadFailed([(err as Error).message]);
+    }
+    return this.apply(config);
+  }
+
+  /** Builds and swaps in a snapshot for an already validated config. */
+  apply(config: Config): ReloadOutcome {
+    const text = JSON.stringify(config);
+    if (text === this.#configText) {
+      this.metrics.configReload("unchanged");
+      return { ok: true, version: this.#snapshot.version, changed: false, errors: [] };
+    }
+    let snapshot: Snapshot;
+    try {
+      snapshot = buildSnapshot(config, this.#snapshot.version + 1, this.#snapshotDeps());
+    } catch (err) {
+      return this.#reloadFailed([(err as Error).message]);
+    }
+    // The swap: one synchronous assignment. In-flight requests hold the old snapshot.
+    const previous = this.#snapshot;
+    this.#snapshot = snapshot;
+    this.#configText = text;
+    this.backends.retain(new Set(snapshot.backends.map((b) => b.key)));
+    this.#updateHealthChecks();
+    const kept = new Set(snapshot.routes.map((r) => r.id));
+    for (const route of previous.routes) if (!kept.has(route.id)) this.metrics.removeRoute(route.id);
+    this.metrics.configReload("success");
+    this.logger.info("config reloaded", { version: snapshot.version, routes: snapshot.routes.length });
+    return { ok: true, version: snapshot.version, changed: true, errors: [] };
+  }
+
+  /** Drains: stop accepting, let in-flight requests finish within the grace period, then exit. */
+  async shutdown(reason: string): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    const grace = this.#snapshot.config.server.shutdown_grace_ms;
+    this.logger.info("shutting down", { reason, grace_ms: grace });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const graceOver = new Promise<"timeout">((resolve) => timer = setTimeout(() => resolve("timeout"), grace));
+    const result = await Promise.race([this.#server?.shutdown().then(() => "drained" as const), graceOver]);
+    clearTimeout(timer);
+    if (result === "timeout") this.logger.warn("grace period over; closing remaining connections");
+    this.close();
+    this.logger.info("stopped", { result });
+    Deno.exit(0);
+  }
+
+  /** Releases timers, sockets and signal handlers (tests call this instead of shutdown). */
+  close(): void {
+    this.#health.stop();
+    this.client.close();
+    this.#policy.rateLimitStore.dispose?.();
+    this.#accessLog?.flush();
+    for (const [signal, handler] of this.#signals) Deno.removeSignalListener(signal, handler);
+    this.#signals = [];
+  }
+
+  #snapshotDeps() {
+    return { registry: this.backends, metrics: this.metrics, policy: this.#policy };
+  }
+
+  #reloadFailed(errors: string[]): ReloadOutcome {
+    this.metrics.configReload("failure");
+    this.logger.error("config reload failed; keeping the running config", { errors });
+    return { ok: false, version: this.#snapshot.version, changed: false, errors };
+  }
+
+  #updateHealthChecks(): void {
+    const entries: Array<{ backend: BackendState; config: Config["routers"][number]["health_check"] }> = [];
+    const seen = new Set<string>();
+    for (const route of this.#snapshot.routes) {
+      if (route.config.protocol !== "http" && route.config.protocol !== "websocket") continue;
+      for (const backend of route.backends) {
+        if (backend.healthCheckPath && !seen.has(backend.key)) {
+          seen.add(backend.key);
+          entries.push({ backend, config: route.config.health_check });
+        }
+      }
+    }
+    this.#health.update(entries);
+  }
+
+  async #probe(backend: BackendState, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const headers = new Headers({ host: backend.target.authority, "user-agent": "kairos-health-check" });
+    try {
+      const response = await this.client.send(backend.target, {
+        method: "GET",
+        path: backend.healthCheckPath ?? "/",
+        headers,
+        body: null,
+        connectTimeoutMs: timeoutMs,
+        firstByteTimeoutMs: timeoutMs,
+        idleTimeoutMs: timeoutMs,
+        signal,
+      });
+      await response.body?.cancel();
+      return response.status >= 200 && response.status < 400;
+    } catch {
+      return false;
+    }
+  }
+
+  #listen(signal: Deno.Signal, handler: () => void): void {
+    Deno.addSignalListener(signal, handler);
+    this.#signals.push([signal, handler]);
+  }
+}

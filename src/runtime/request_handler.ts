@@ -1,0 +1,144 @@
+/**
+ * The HTTP entry point: built-in endpoints, route match (404/405), the route pipeline, the proxy
+ * step, response stages, then metrics and the access log once the body has been sent.
+ */
+import type { AccessLog } from "../observe/access_log.ts";
+import { type GatewayMetrics, NO_ROUTE } from "../observe/gateway_metrics.ts";
+import type { Logger } from "../observe/logger.ts";
+import { acceptRequestId } from "../observe/request_id.ts";
+import { checkHeaderLimits, isPreflight } from "../policy/pipeline.ts";
+import type { RequestContext } from "../proxy/context.ts";
+import { buildUpstreamHeaders, stripResponseHopByHop } from "../proxy/forward_headers.ts";
+import { errorResponse, GatewayError } from "../proxy/gateway_error.ts";
+import { proxyRequest } from "../proxy/proxy_step.ts";
+import { renderTemplate } from "../routing/path_template.ts";
+import type { UpstreamClient } from "../upstream/client.ts";
+import { builtinResponse } from "./builtin_endpoints.ts";
+import type { CompiledRoute, Snapshot } from "./snapshot.ts";
+import { RequestRecord } from "./request_record.ts";
+
+/** What the handler reads from the running gateway. */
+export interface HandlerState {
+  /** The current snapshot; read once per request. */
+  snapshot(): Snapshot;
+  readonly client: UpstreamClient;
+  readonly metrics: GatewayMetrics;
+  readonly accessLog: AccessLog | undefined;
+  readonly logger: Logger;
+  readonly draining: () => boolean;
+  readonly startedAt: number;
+  /** Prometheus text of the whole registry. */
+  readonly renderMetrics: () => string;
+  /** Handles a WebSocket upgrade on a websocket route (issue: WebSocket proxying). */
+  readonly websocket?: (ctx: RequestContext, route: CompiledRoute) => Promise<Response> | Response;
+}
+
+export type GatewayHandler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response>;
+
+export function createRequestHandler(state: HandlerState): GatewayHandler {
+  return async function handleRequest(request, info) {
+    const startedAt = performance.now();
+    const snapshot = state.snapshot();
+    const url = request.url;
+    // Split path and query without building a URL object (request.url is always absolute).
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    const queryStart = url.indexOf("?", pathStart);
+    const path = queryStart < 0 ? url.slice(pathStart) : url.slice(pathStart, queryStart);
+    const method = request.method;
+
+    const builtin = builtinResponse(method, path, state);
+    if (builtin) return builtin;
+
+    const requestId = acceptRequestId(request.headers.get("x-request-id"));
+    const peerIp = info.remoteAddr.hostname;
+    const address = snapshot.resolveClientIp(peerIp, request.headers.get("x-forwarded-for"));
+    const record = new RequestRecord(state, request, requestId, address.clientIp, path, startedAt);
+
+    const limitError = checkHeaderLimits(request, snapshot.config.server);
+    if (limitError) return record.fail(limitError, NO_ROUTE);
+
+    const match = snapshot.table.match(method, path);
+    let route: CompiledRoute;
+    let params: Record<string, string>;
+    if (match.kind === "found") {
+      route = match.value;
+      params = match.params;
+    } else if (match.kind === "method_not_allowed" && method === "OPTIONS" && isPreflight(request)) {
+      // A CORS preflight for a route that does not list OPTIONS: its CORS stage answers it.
+      route = match.value;
+      params = match.params;
+    } else if (match.kind === "method_not_allowed") {
+      return record.fail(
+        new GatewayError(405, "method_not_allowed", `Method ${method} not allowed for path: ${path}`, {
+          headers: { allow: match.allow },
+        }),
+        NO_ROUTE,
+      );
+    } else {
+      return record.fail(new GatewayError(404, "route_not_found", `No route found for path: ${path}`), NO_ROUTE);
+    }
+
+    const config = route.config;
+    const ctx: RequestContext = {
+      request,
+      requestId,
+      peerIp,
+      clientIp: address.clientIp,
+      method,
+      path,
+      query: queryStart < 0 ? "" : url.slice(queryStart),
+      route: config,
+      routeId: route.id,
+      params,
+      startedAt,
+      upstreamPath: renderTemplate(route.template, params),
+      upstreamQuery: queryStart < 0 ? "" : url.slice(queryStart),
+      upstreamHeaders: buildUpstreamHeaders(request.headers, {
+        peerIp,
+        peerTrusted: address.peerTrusted,
+        requestId,
+        upstreamHost: config.preserve_host ? undefined : "",
+      }),
+      upstreamBody: request.body,
+    };
+    record.context = ctx;
+    record.enter(route);
+    record.begin();
+    try {
+      const stages = route.pipeline.request;
+      for (let i = 0; i < stages.length; i++) {
+        let answer = stages[i](ctx);
+        if (answer instanceof Promise) answer = await answer;
+        if (answer) return record.finishLocal(answer, route, info.completed);
+      }
+      if (config.protocol === "websocket") {
+        if (!state.websocket) {
+          throw new GatewayError(501, "internal", "WebSocket proxying is not available in this build");
+        }
+        return record.finishLocal(await state.websocket(ctx, route), route, info.completed);
+      }
+      const result = await proxyRequest(ctx, route, state.client, record);
+      ctx.backend = result.backend.key;
+      const upstream = result.response;
+      const headers = stripResponseHopByHop(new Headers(upstream.headers));
+      headers.set("x-request-id", requestId);
+      let response = new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
+      const responseStages = route.pipeline.response;
+      for (let i = 0; i < responseStages.length; i++) response = responseStages[i](ctx, response);
+      return record.finishProxied(response, route, result.backend, result.attempts, info.completed);
+    } catch (err) {
+      return record.fail(toGatewayError(err, state.logger, requestId), route.id, route, info.completed);
+    }
+  };
+}
+
+function toGatewayError(err: unknown, logger: Logger, requestId: string): GatewayError {
+  if (err instanceof GatewayError) return err;
+  logger.error("request failed with an internal error", {
+    request_id: requestId,
+    error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+  });
+  return new GatewayError(500, "internal", "Internal gateway error", { source: "internal", cause: err });
+}
+
+export { errorResponse };

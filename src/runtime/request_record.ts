@@ -1,0 +1,184 @@
+/**
+ * Bookkeeping of one request from entry to the last byte sent: in-flight counts, backend release,
+ * metrics and the access-log line. Finalised once, when Deno reports the response as delivered.
+ */
+import type { RequestContext } from "../proxy/context.ts";
+import { errorResponse, type GatewayError } from "../proxy/gateway_error.ts";
+import type { ProxyObserver } from "../proxy/proxy_step.ts";
+import type { BackendState } from "../upstream/backend_state.ts";
+import type { HandlerState } from "./request_handler.ts";
+import type { CompiledRoute } from "./snapshot.ts";
+
+// Bodies above this size (or of unknown size) are streamed through a counter that also notices a
+// backend dying mid-response; smaller ones are counted by their Content-Length.
+const TRACK_ABOVE_BYTES = 65536;
+
+export class RequestRecord implements ProxyObserver {
+  readonly #state: HandlerState;
+  readonly #request: Request;
+  readonly #requestId: string;
+  readonly #clientIp: string;
+  readonly #path: string;
+  readonly #startedAt: number;
+  context: RequestContext | undefined;
+  #route: CompiledRoute | undefined;
+  #routeId = "";
+  #status = 0;
+  #bytesOut = 0;
+  #backend: BackendState | undefined;
+  #attempts = 0;
+  #error: string | undefined;
+  #inFlight = false;
+
+  constructor(
+    state: HandlerState,
+    request: Request,
+    requestId: string,
+    clientIp: string,
+    path: string,
+    startedAt: number,
+  ) {
+    this.#state = state;
+    this.#request = request;
+    this.#requestId = requestId;
+    this.#clientIp = clientIp;
+    this.#path = path;
+    this.#startedAt = startedAt;
+  }
+
+  /** Marks the request as in flight for `kairos_active_connections`. */
+  begin(): void {
+    this.#inFlight = true;
+    this.#state.metrics.requestStarted();
+  }
+
+  attempt(backend: BackendState, outcome: "response" | "connect_error" | "timeout" | "protocol_error"): void {
+    this.#state.metrics.backendRecorder(backend.key).attempt(outcome);
+  }
+
+  retry(): void {
+    this.#route?.recorder.retry();
+  }
+
+  /** Sets the route before the proxy step so retries are attributed to it. */
+  enter(route: CompiledRoute): void {
+    this.#route = route;
+    this.#routeId = route.id;
+  }
+
+  /** Answers with the JSON error body for `err`. */
+  fail(err: GatewayError, routeId: string, route?: CompiledRoute, completed?: Promise<void>): Response {
+    this.#route = route;
+    this.#routeId = routeId;
+    this.#error = err.message;
+    const response = errorResponse(err, this.#requestId, this.#request.method === "HEAD");
+    this.#applyContextHeaders(response);
+    this.#status = response.status;
+    this.#bytesOut = 0;
+    this.#finishWhen(completed);
+    return response;
+  }
+
+  /** A response a pipeline stage produced itself (CORS preflight, a WebSocket 101, …). */
+  finishLocal(response: Response, route: CompiledRoute, completed?: Promise<void>): Response {
+    this.#route = route;
+    this.#routeId = route.id;
+    this.#applyContextHeaders(response);
+    this.#status = response.status;
+    this.#bytesOut = Number(response.headers.get("content-length") ?? 0);
+    this.#finishWhen(completed);
+    return response;
+  }
+
+  /** The backend's response: finalised (backend released, metrics, log) once the body is delivered. */
+  finishProxied(
+    response: Response,
+    route: CompiledRoute,
+    backend: BackendState,
+    attempts: number,
+    completed: Promise<void>,
+  ): Response {
+    this.#route = route;
+    this.#routeId = route.id;
+    this.#backend = backend;
+    this.#attempts = attempts;
+    this.#status = response.status;
+    this.#applyContextHeaders(response);
+    const declared = response.headers.get("content-length");
+    const length = declared === null ? -1 : Number(declared);
+    if (response.body && (length < 0 || length > TRACK_ABOVE_BYTES)) {
+      response = new Response(this.#track(response.body), {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      });
+    } else {
+      this.#bytesOut = length < 0 ? 0 : length;
+    }
+    this.#finishWhen(completed);
+    return response;
+  }
+
+  #track(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+    const reader = body.getReader();
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        try {
+          const { value, done } = await reader.read();
+          if (done) return controller.close();
+          this.#bytesOut += value.byteLength;
+          controller.enqueue(value);
+        } catch (err) {
+          // The backend died mid-response: the client connection is cut; we count and log it.
+          this.#error = `upstream body failed: ${err instanceof Error ? err.message : String(err)}`;
+          controller.error(err);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    }, { highWaterMark: 0 });
+  }
+
+  #applyContextHeaders(response: Response): void {
+    const extra = this.context?.responseHeaders;
+    if (!extra) return;
+    for (let i = 0; i < extra.length; i++) {
+      const [name, value] = extra[i];
+      if (name === "vary") response.headers.append(name, value);
+      else if (!response.headers.has(name)) response.headers.set(name, value);
+    }
+  }
+
+  #finishWhen(completed: Promise<void> | undefined): void {
+    if (completed) completed.then(this.#finish, this.#abandoned);
+    else queueMicrotask(this.#finish);
+  }
+
+  #abandoned = (): void => {
+    this.#error ??= "client went away before the response was delivered";
+    this.#finish();
+  };
+
+  #finish = (): void => {
+    const state = this.#state;
+    const duration = performance.now() - this.#startedAt;
+    if (this.#backend) this.#backend.release();
+    if (this.#inFlight) state.metrics.requestFinished();
+    const bytesIn = Number(this.#request.headers.get("content-length") ?? 0) || 0;
+    const recorder = this.#route?.recorder ?? state.metrics.routeRecorder(this.#routeId || "(none)");
+    recorder.record(this.#request.method, this.#status, duration, bytesIn, this.#bytesOut);
+    state.accessLog?.log({
+      requestId: this.#requestId,
+      method: this.#request.method,
+      path: this.#path,
+      route: this.#routeId || "(none)",
+      backend: this.#backend?.key ?? null,
+      status: this.#status,
+      durationMs: duration,
+      bytesIn,
+      bytesOut: this.#bytesOut,
+      clientIp: this.#clientIp,
+      attempts: this.#attempts,
+      error: this.#error,
+    });
+  };
+}

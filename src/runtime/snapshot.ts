@@ -1,0 +1,122 @@
+/**
+ * An immutable, compiled view of one config: the route table, each route's pipeline and upstream
+ * pool. Built once per (re)load; each request reads the current Snapshot once and finishes on it.
+ */
+import type { BackendConfig, Config, RouteConfig } from "../config/schema.ts";
+import { parseBackendHost } from "../config/backend_address.ts";
+import type { RoutePipeline } from "../proxy/context.ts";
+import { type ClientIpResolver, createClientIpResolver } from "../proxy/client_ip.ts";
+import type { ProxyRoute } from "../proxy/proxy_step.ts";
+import { maxAttempts } from "../proxy/retry_policy.ts";
+import { compileTemplate, type PathTemplate } from "../routing/path_template.ts";
+import { compileRouteTable, type RouteTable } from "../routing/route_table.ts";
+import type { BackendRegistry, BackendState } from "../upstream/backend_state.ts";
+import { createBalancer } from "../upstream/balancer.ts";
+import type { UpstreamTarget } from "../upstream/client.ts";
+import type { GatewayMetrics } from "../observe/gateway_metrics.ts";
+import type { RouteRecorder } from "../observe/route_recorder.ts";
+import { compileRoutePipeline, type PolicyDeps } from "../policy/pipeline.ts";
+
+export interface CompiledRoute extends ProxyRoute {
+  /** The external_path pattern: the route's identity in metrics, logs and rate-limit keys. */
+  readonly id: string;
+  readonly index: number;
+  readonly template: PathTemplate;
+  readonly pipeline: RoutePipeline;
+  readonly recorder: RouteRecorder;
+}
+
+export interface Snapshot {
+  readonly version: number;
+  readonly config: Config;
+  readonly table: RouteTable<CompiledRoute>;
+  readonly routes: readonly CompiledRoute[];
+  /** Every distinct backend the snapshot uses (shared between routes by key). */
+  readonly backends: readonly BackendState[];
+  readonly resolveClientIp: ClientIpResolver;
+}
+
+export interface SnapshotDeps {
+  readonly registry: BackendRegistry;
+  readonly metrics: GatewayMetrics;
+  readonly policy: PolicyDeps;
+}
+
+/** Compiles `config` into a Snapshot. Throws TypeError naming the route on anything it cannot build. */
+export function buildSnapshot(config: Config, version: number, deps: SnapshotDeps): Snapshot {
+  const backends = new Map<string, BackendState>();
+  const routes = config.routers.map((route, index) => {
+    try {
+      return compileRoute(route, index, config, deps, backends);
+    } catch (err) {
+      throw new TypeError(`Cannot build route ${index} (${route.external_path}): ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  });
+  // Only HTTP and WebSocket routes answer on the HTTP listener; FTP and DNS have their own front ends.
+  const table = compileRouteTable(
+    routes.filter((r) => r.config.protocol === "http" || r.config.protocol === "websocket")
+      .map((r) => ({ pattern: r.config.external_path, methods: r.config.methods, value: r })),
+  );
+  return Object.freeze({
+    version,
+    config,
+    table,
+    routes,
+    backends: [...backends.values()],
+    resolveClientIp: createClientIpResolver(config.trusted_proxies),
+  });
+}
+
+function compileRoute(
+  route: RouteConfig,
+  index: number,
+  config: Config,
+  deps: SnapshotDeps,
+  seen: Map<string, BackendState>,
+): CompiledRoute {
+  const states = route.backends.map((backend) => {
+    const target = upstreamTarget(backend, route);
+    const state = deps.registry.resolve(target.key, {
+      target,
+      weight: backend.weight,
+      healthCheckPath: backend.health_check_path ?? null,
+      breakerConfig: route.circuit_breaker,
+    });
+    seen.set(target.key, state);
+    return state;
+  });
+  const id = route.external_path;
+  return Object.freeze({
+    id,
+    index,
+    config: route,
+    template: compileTemplate(route.internal_path),
+    pipeline: compileRoutePipeline(route, config, deps.policy),
+    balancer: createBalancer(route.load_balancing_strategy, states, { weights: route.backends.map((b) => b.weight) }),
+    backends: states,
+    retry: route.retry,
+    maxAttempts: maxAttempts(route.retry),
+    recorder: deps.metrics.routeRecorder(id),
+  });
+}
+
+/** Builds the transport target of a backend; ws/wss backends are dialled over http/https. */
+export function upstreamTarget(backend: BackendConfig, route: RouteConfig): UpstreamTarget {
+  const address = parseBackendHost(backend.host, backend.port, route.protocol);
+  if (typeof address === "string") throw new TypeError(address);
+  const secure = address.scheme === "https" || address.scheme === "wss";
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  const defaultPort = secure ? 443 : 80;
+  // FTP and DNS backends keep their own scheme in the key so they never share state with HTTP ones.
+  const web = address.scheme === "http" || address.scheme === "https" || address.scheme === "ws" || secure;
+  const keyScheme = web ? (secure ? "https" : "http") : address.scheme;
+  return {
+    protocol: secure ? "https:" : "http:",
+    hostname: address.hostname,
+    port: address.port,
+    authority: address.port === defaultPort ? host : `${host}:${address.port}`,
+    key: `${keyScheme}://${host}:${address.port}`,
+  };
+}

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { buildUpstreamHeaders, isHopByHop, stripResponseHopByHop } from "../../src/proxy/forward_headers.ts";
+
+const info = { peerIp: "10.0.0.9", peerTrusted: false, requestId: "req-1", upstreamHost: "backend:8080" };
+
+Deno.test("buildUpstreamHeaders() removes hop-by-hop headers and those named in Connection", () => {
+  const out = buildUpstreamHeaders(
+    new Headers({
+      connection: "close, x-private",
+      "x-private": "secret",
+      "keep-alive": "timeout=5",
+      te: "trailers",
+      upgrade: "h2c",
+      "proxy-authorization": "Basic abc",
+      "transfer-encoding": "chunked",
+      "upgrade-insecure-requests": "1",
+      accept: "*/*",
+    }),
+    info,
+  );
+  for (const name of ["connection", "x-private", "keep-alive", "te", "upgrade", "proxy-authorization"]) {
+    assert.equal(out.get(name), null, name);
+  }
+  // kairos-rs strips by prefix and loses this one; it is an end-to-end header.
+  assert.equal(out.get("upgrade-insecure-requests"), "1");
+  assert.equal(out.get("accept"), "*/*");
+});
+
+Deno.test("buildUpstreamHeaders() replaces an untrusted peer's X-Forwarded-* and appends for a trusted one", () => {
+  const client = new Headers({
+    host: "api.example.com",
+    "x-forwarded-for": "1.2.3.4",
+    "x-forwarded-proto": "https",
+    "x-forwarded-host": "spoofed.example",
+  });
+  const untrusted = buildUpstreamHeaders(client, info);
+  assert.equal(untrusted.get("x-forwarded-for"), "10.0.0.9");
+  assert.equal(untrusted.get("x-forwarded-proto"), "http");
+  assert.equal(untrusted.get("x-forwarded-host"), "api.example.com");
+  assert.equal(untrusted.get("host"), "backend:8080");
+  assert.equal(untrusted.get("x-request-id"), "req-1");
+
+  const trusted = buildUpstreamHeaders(client, { ...info, peerTrusted: true });
+  assert.equal(trusted.get("x-forwarded-for"), "1.2.3.4, 10.0.0.9");
+  assert.equal(trusted.get("x-forwarded-proto"), "https");
+  assert.equal(trusted.get("x-forwarded-host"), "spoofed.example");
+});
+
+Deno.test("buildUpstreamHeaders() keeps the client's Host when no upstream host is given", () => {
+  const out = buildUpstreamHeaders(new Headers({ host: "public.example" }), { ...info, upstreamHost: undefined });
+  assert.equal(out.get("host"), "public.example");
+});
+
+Deno.test("buildUpstreamHeaders() keeps repeated headers", () => {
+  const client = new Headers();
+  client.append("accept-language", "en");
+  client.append("accept-language", "fr");
+  assert.equal(buildUpstreamHeaders(client, info).get("accept-language"), "en, fr");
+});
+
+Deno.test("stripResponseHopByHop() removes hop-by-hop headers and keeps every Set-Cookie", () => {
+  const headers = new Headers({ connection: "x-trace", "x-trace": "1", "keep-alive": "5", "content-type": "text/plain" });
+  headers.append("set-cookie", "a=1");
+  headers.append("set-cookie", "b=2");
+  stripResponseHopByHop(headers);
+  assert.equal(headers.get("connection"), null);
+  assert.equal(headers.get("x-trace"), null);
+  assert.equal(headers.get("keep-alive"), null);
+  assert.equal(headers.get("content-type"), "text/plain");
+  assert.deepEqual(headers.getSetCookie(), ["a=1", "b=2"]);
+  assert.ok(isHopByHop("transfer-encoding"));
+  assert.ok(!isHopByHop("content-length"));
+});
