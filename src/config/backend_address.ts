@@ -41,10 +41,14 @@ export function parseBackendHost(host: string, port: number, protocol: Protocol)
   } else if (rule.bare && !host.includes("://")) {
     scheme = rule.bare;
     rest = host;
-  } else return `backend host of a ${protocol} route must start with ${expected}, got ${JSON.stringify(host)}`;
+  } else {return `backend host of a ${protocol} route must start with ${expected}, got ${
+      JSON.stringify(host)
+    }`;}
 
   if (/[/?#]/.test(rest)) {
-    return `backend host must be scheme://hostname only; put the path in internal_path, got ${JSON.stringify(host)}`;
+    return `backend host must be scheme://hostname only; put the path in internal_path, got ${
+      JSON.stringify(host)
+    }`;
   }
   if (rest.includes("@")) return `backend host cannot carry credentials, got ${JSON.stringify(host)}`;
 
@@ -55,7 +59,9 @@ export function parseBackendHost(host: string, port: number, protocol: Protocol)
     const named = /^\d{1,5}$/.test(portText) ? Number(portText) : 0;
     if (named < 1 || named > 65535) return `backend host has an invalid port, got ${JSON.stringify(host)}`;
     if (named !== port) {
-      return `backend host ${JSON.stringify(host)} names port ${named} but port is ${port}; drop the port from host`;
+      return `backend host ${
+        JSON.stringify(host)
+      } names port ${named} but port is ${port}; drop the port from host`;
     }
   }
   const name = hostname.toLowerCase();
@@ -84,7 +90,9 @@ function splitAuthority(
   const [hostname, portText] = colons === 1 ? rest.split(":") : [rest, undefined];
   if (hostname === "") return "backend host has no hostname";
   if (/^[\d.]+$/.test(hostname)) {
-    return parseIp(hostname) ? { hostname, portText, ipv6: false } : "backend host has an invalid IPv4 address";
+    return parseIp(hostname)
+      ? { hostname, portText, ipv6: false }
+      : "backend host has an invalid IPv4 address";
   }
   const trimmed = hostname.endsWith(".") ? hostname.slice(0, -1) : hostname;
   if (trimmed.length > 253 || !trimmed.split(".").every((label) => LABEL.test(label))) {

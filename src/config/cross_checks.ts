@@ -29,7 +29,9 @@ export function crossCheckConfig(config: Config): ProblemLists {
     checkIpFilter(route.ip_filter, [...path, "ip_filter"], sink);
     checkTransformations(route, path, sink);
     if (route.protocol === "websocket" && !route.methods.includes("GET")) {
-      sink.warnings.push(problemAt([...path, "methods"], "a websocket route should allow GET (the upgrade request)"));
+      sink.warnings.push(
+        problemAt([...path, "methods"], "a websocket route should allow GET (the upgrade request)"),
+      );
     }
   });
   return sink;
@@ -78,7 +80,9 @@ function checkPaths(route: RouteConfig, path: PathSegments, sink: ProblemLists):
   const { external_path: external, internal_path: internal } = route;
   for (const [key, value] of [["external_path", external], ["internal_path", internal]] as const) {
     if (hasTraversal(value)) {
-      sink.errors.push(problemAt([...path, key], `Path traversal detected in route: ${external} -> ${internal}`));
+      sink.errors.push(
+        problemAt([...path, key], `Path traversal detected in route: ${external} -> ${internal}`),
+      );
       return undefined;
     }
   }
@@ -117,7 +121,9 @@ function checkDuplicate(
     if (shared.length === 0) continue;
     sink.errors.push(problemAt(
       ["routers", index, "external_path"],
-      `Duplicate route path detected: ${route.external_path} (also ${formatPath(["routers", other.index])}, ` +
+      `Duplicate route path detected: ${route.external_path} (also ${
+        formatPath(["routers", other.index])
+      }, ` +
         `both for ${shared.join(", ")})`,
     ));
     break;
@@ -149,7 +155,9 @@ function checkIpFilter(
 function checkAddressList(list: readonly string[], path: PathSegments, sink: ProblemLists): void {
   list.forEach((entry, i) => {
     if (!parseCidr(entry)) {
-      sink.errors.push(problemAt([...path, i], `expected an IP address or CIDR block, got ${describeValue(entry)}`));
+      sink.errors.push(
+        problemAt([...path, i], `expected an IP address or CIDR block, got ${describeValue(entry)}`),
+      );
     }
   });
 }
@@ -170,8 +178,9 @@ function checkTransformations(route: RouteConfig, path: PathSegments, sink: Prob
 
 function checkHeaderRules(rules: readonly HeaderRule[], path: PathSegments, sink: ProblemLists): void {
   rules.forEach((rule, k) => {
-    if (rule.pattern !== undefined && rule.pattern !== null) checkRegex(rule.pattern, [...path, k, "pattern"], sink);
-    else if (rule.action === "replace") {
+    if (rule.pattern !== undefined && rule.pattern !== null) {
+      checkRegex(rule.pattern, [...path, k, "pattern"], sink);
+    } else if (rule.action === "replace") {
       sink.errors.push(problemAt([...path, k, "pattern"], "required: a replace action needs a pattern"));
     }
   });

@@ -1,7 +1,11 @@
 /** "Did you mean" suggestions for misspelled config keys, by edit distance. */
 
 /** The candidate closest to `word` within `maxDistance` edits (case-insensitive), or undefined. */
-export function closestMatch(word: string, candidates: Iterable<string>, maxDistance = 2): string | undefined {
+export function closestMatch(
+  word: string,
+  candidates: Iterable<string>,
+  maxDistance = 2,
+): string | undefined {
   let best: string | undefined;
   let bestDistance = maxDistance + 1;
   const lower = word.toLowerCase();

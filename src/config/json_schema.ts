@@ -20,7 +20,10 @@ const ALIAS_NOTES: [string[], string][] = [
     ["routers", "*", "retry"],
     'kairos-rs: also "retry_config", with retryable_status_codes, base_delay_ms and max_delay_ms',
   ],
-  [["routers", "*", "circuit_breaker"], 'kairos-rs: "circuit_breaker_threshold" is read as failure_threshold'],
+  [
+    ["routers", "*", "circuit_breaker"],
+    'kairos-rs: "circuit_breaker_threshold" is read as failure_threshold',
+  ],
 ];
 
 /** The config's JSON Schema; `_`-prefixed keys (comments) and `$schema` are allowed everywhere they are ignored. */
@@ -51,7 +54,9 @@ function allowCommentKeys(node: unknown): void {
 function propertyAt(schema: JsonObject, path: string[]): JsonObject | undefined {
   let node: JsonObject | undefined = schema;
   for (const key of path) {
-    node = key === "*" ? node?.items as JsonObject : (node?.properties as JsonObject | undefined)?.[key] as JsonObject;
+    node = key === "*"
+      ? node?.items as JsonObject
+      : (node?.properties as JsonObject | undefined)?.[key] as JsonObject;
     if (!node) return undefined;
   }
   return node;

@@ -3,12 +3,12 @@
  * anything else JSON) → validate → attach line numbers to every problem.
  */
 import { type ConfigFormat, parseConfigText } from "./parse_text.ts";
-import { type ValidateOptions, validateConfig, type ValidationResult } from "./validate.ts";
+import { validateConfig, type ValidateOptions, type ValidationResult } from "./validate.ts";
 import { locateProblems } from "./source_positions.ts";
 
 // The loading API in one import for callers (CLI, runtime, admin API).
 export { type ConfigFormat, parseConfigText, type ParseResult } from "./parse_text.ts";
-export { type ValidateOptions, validateConfig, type ValidationResult } from "./validate.ts";
+export { validateConfig, type ValidateOptions, type ValidationResult } from "./validate.ts";
 
 /** A validation result plus what was read: the format, the text ("" if unreadable) and the parsed data. */
 export type LoadResult = ValidationResult & { format: ConfigFormat; text: string; raw: unknown };

@@ -50,7 +50,9 @@ function normalizeJwt(raw: Obj, result: NormalizeResult): void {
     if (raw.jwt === undefined) raw.jwt = { secret };
     else if (isObject(raw.jwt)) {
       if ("secret" in raw.jwt) {
-        result.errors.push(problemAt(["jwt_secret"], `Cannot use both "jwt_secret" and "jwt.secret"; keep one`));
+        result.errors.push(
+          problemAt(["jwt_secret"], `Cannot use both "jwt_secret" and "jwt.secret"; keep one`),
+        );
       } else raw.jwt.secret = secret;
     }
   }
@@ -60,7 +62,9 @@ function normalizeJwt(raw: Obj, result: NormalizeResult): void {
   const algorithm = jwt.algorithm;
   delete jwt.algorithm;
   if ("algorithms" in jwt) {
-    result.errors.push(problemAt(["jwt", "algorithm"], `Cannot use both "algorithm" and "algorithms"; keep one`));
+    result.errors.push(
+      problemAt(["jwt", "algorithm"], `Cannot use both "algorithm" and "algorithms"; keep one`),
+    );
   } else jwt.algorithms = typeof algorithm === "string" ? [algorithm] : algorithm;
 }
 

@@ -11,7 +11,9 @@ export type ParseResult = { ok: true; raw: unknown } | { ok: false; errors: Conf
 /** Parses config text; YAML aliases are expanded with the yaml package's alias-count guard. */
 export function parseConfigText(text: string, format: ConfigFormat): ParseResult {
   const body = text.startsWith("\uFEFF") ? text.slice(1) : text;
-  if (body.trim() === "") return { ok: false, errors: [{ path: "", message: "Cannot parse config: it is empty" }] };
+  if (body.trim() === "") {
+    return { ok: false, errors: [{ path: "", message: "Cannot parse config: it is empty" }] };
+  }
   return format === "json" ? parseJson(body) : parseYaml(body);
 }
 

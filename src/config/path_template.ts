@@ -73,9 +73,10 @@ function parseSegment(segment: string): PathPart[] | string {
 
 /** The template with names erased (`/a/{}/{*}`), so `/a/{x}` and `/a/{y}` compare equal. */
 export function templateShape(template: PathTemplate): string {
-  return "/" + template.segments.map((parts) =>
-    parts.map((p) => p.kind === "literal" ? p.text : p.kind === "param" ? "{}" : "{*}").join("")
-  ).join("/");
+  return "/" +
+    template.segments.map((parts) =>
+      parts.map((p) => p.kind === "literal" ? p.text : p.kind === "param" ? "{}" : "{*}").join("")
+    ).join("/");
 }
 
 /** True when a segment of `path` is `..` (also percent-encoded), which could climb out of a backend prefix. */

@@ -71,7 +71,9 @@ export function normalizeRateLimit(
   const takeNumber = (key: string, canonical: string): number | undefined => {
     const value = take(key);
     if (typeof value === "number" && Number.isFinite(value) && value >= 0) return value;
-    sink.errors.push(problemAt([...path, key], `expected a non-negative number, got ${describeValue(value)}`));
+    sink.errors.push(
+      problemAt([...path, key], `expected a non-negative number, got ${describeValue(value)}`),
+    );
     suppress.add(formatPath([...path, canonical]));
     return undefined;
   };

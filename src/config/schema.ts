@@ -7,6 +7,7 @@ import { z } from "zod";
 import {
   aiPolicySchema,
   aiSchema,
+  authSchema,
   corsSchema,
   ipFilterSchema,
   jwtSchema,
@@ -67,6 +68,7 @@ export const routeSchema = z.strictObject({
   internal_path: z.string().startsWith("/", "Internal path must start with '/'"),
   methods: z.array(z.enum(HTTP_METHODS)).min(1, "At least one HTTP method must be specified"),
   auth_required: z.boolean().default(false),
+  auth: authSchema.optional().describe("Claim rules, claim forwarding, Authorization stripping and API keys"),
   protocol: z.enum(PROTOCOLS).default("http"),
   backends: z.array(backendSchema).min(1, "At least one backend must be specified"),
   load_balancing_strategy: z.enum(LB_STRATEGIES).default("round_robin"),

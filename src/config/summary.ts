@@ -7,12 +7,16 @@ type RateLimit = NonNullable<Config["rate_limit"]>;
 /** Multi-line summary: routes by protocol (one line each), distinct backends, policies, listeners. */
 export function summarizeConfig(config: Config): string {
   const byProtocol = new Map<string, number>();
-  for (const route of config.routers) byProtocol.set(route.protocol, (byProtocol.get(route.protocol) ?? 0) + 1);
+  for (const route of config.routers) {
+    byProtocol.set(route.protocol, (byProtocol.get(route.protocol) ?? 0) + 1);
+  }
   const counts = [...byProtocol].map(([protocol, n]) => `${n} ${protocol}`).join(", ");
   const n = config.routers.length;
   const lines = [`${n} route${n === 1 ? "" : "s"} (${counts})`];
   const width = Math.max(...config.routers.map((r) => r.methods.join(",").length));
-  for (const route of config.routers) lines.push(`  ${route.methods.join(",").padEnd(width)}  ${routeLine(route)}`);
+  for (const route of config.routers) {
+    lines.push(`  ${route.methods.join(",").padEnd(width)}  ${routeLine(route)}`);
+  }
 
   const backends = new Set(config.routers.flatMap((r) => r.backends.map((b) => backendLabel(r, b))));
   lines.push(`Backends: ${backends.size} distinct`);
@@ -49,14 +53,18 @@ function routeLine(route: RouteConfig): string {
 
 function backendLabel(route: RouteConfig, backend: RouteConfig["backends"][number]): string {
   const address = parseBackendHost(backend.host, backend.port, route.protocol);
-  return typeof address === "string" ? `${backend.host}:${backend.port}` : `${address.scheme}://${address.authority}`;
+  return typeof address === "string"
+    ? `${backend.host}:${backend.port}`
+    : `${address.scheme}://${address.authority}`;
 }
 
 function policies(config: Config): string[] {
   const out: string[] = [];
   const jwt = config.jwt;
   if (jwt) {
-    const keys = [jwt.secret && "secret", jwt.public_key && "public key", jwt.jwks_url && "JWKS"].filter(Boolean);
+    const keys = [jwt.secret && "secret", jwt.public_key && "public key", jwt.jwks_url && "JWKS"].filter(
+      Boolean,
+    );
     out.push(`jwt on (${keys.join(", ")}${jwt.issuer ? `, issuer ${JSON.stringify(jwt.issuer)}` : ""})`);
   } else out.push("jwt off");
   out.push(config.rate_limit ? `rate limit ${rateLimitText(config.rate_limit)}` : "rate limit off");

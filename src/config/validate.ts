@@ -10,6 +10,7 @@ import { normalizeConfig, stripIgnoredKeys } from "./normalize.ts";
 import { issueToProblem, unknownKeyProblems, valueAt } from "./zod_issues.ts";
 import { crossCheckConfig } from "./cross_checks.ts";
 import { deepFreeze } from "./deep_freeze.ts";
+import { validatePolicyConfig } from "../policy/validate_policy_config.ts";
 
 /** `strict` turns unknown keys into errors; `env` replaces the process environment for `${NAME}`. */
 export type ValidateOptions = { strict?: boolean; env?: Record<string, string | undefined> };
@@ -26,7 +27,10 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   const errors: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    errors.push({ path: "", message: `expected a config object at the top level, got ${describeValue(raw)}` });
+    errors.push({
+      path: "",
+      message: `expected a config object at the top level, got ${describeValue(raw)}`,
+    });
     return { ok: false, errors, warnings };
   }
   const expanded = expandEnvPlaceholders(stripIgnoredKeys(raw), envLookup(options.env));
@@ -39,7 +43,9 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   let parsed = configSchema.safeParse(input);
   if (!parsed.success) {
     const { unknown, other } = splitIssues(parsed.error.issues);
-    for (const issue of unknown) (options.strict ? errors : warnings).push(...unknownKeyProblems(issue, input, configSchema));
+    for (const issue of unknown) {
+      (options.strict ? errors : warnings).push(...unknownKeyProblems(issue, input, configSchema));
+    }
     for (const issue of other) {
       const problem = issueToProblem(issue, input);
       if (!normalized.suppress.has(problem.path)) errors.push(problem);
@@ -58,7 +64,10 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
 
   const checks = crossCheckConfig(parsed.data);
   warnings.push(...checks.warnings);
-  if (checks.errors.length > 0) return { ok: false, errors: checks.errors, warnings };
+  // Policies compile their own sections (regexes, conditions, keys); their problems carry paths too.
+  const policyProblems = validatePolicyConfig(parsed.data);
+  const allErrors = [...checks.errors, ...policyProblems];
+  if (allErrors.length > 0) return { ok: false, errors: allErrors, warnings };
   return { ok: true, config: deepFreeze(parsed.data), warnings };
 }
 

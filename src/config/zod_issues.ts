@@ -55,7 +55,9 @@ function issueMessage(issue: Issue, value: unknown): string {
   switch (issue.code) {
     case "invalid_type": {
       const expected = TYPE_NAMES[issue.expected] ?? issue.expected;
-      return value === undefined ? `required (expected ${expected})` : `expected ${expected}, got ${describeValue(value)}`;
+      return value === undefined
+        ? `required (expected ${expected})`
+        : `expected ${expected}, got ${describeValue(value)}`;
     }
     case "invalid_value": {
       const values = issue.values.map((v) => JSON.stringify(v));
@@ -83,8 +85,14 @@ function gotSuffix(value: unknown): string {
 
 function rangeMessage(issue: Issue & { code: "too_small" | "too_big" }): string {
   const small = issue.code === "too_small";
-  const bound = Number(small ? (issue as { minimum: number | bigint }).minimum : (issue as { maximum: number | bigint }).maximum);
-  const unit = issue.origin === "array" || issue.origin === "set" ? "item" : issue.origin === "string" ? "character" : "";
+  const bound = Number(
+    small ? (issue as { minimum: number | bigint }).minimum : (issue as { maximum: number | bigint }).maximum,
+  );
+  const unit = issue.origin === "array" || issue.origin === "set"
+    ? "item"
+    : issue.origin === "string"
+    ? "character"
+    : "";
   if (unit) return `expected at ${small ? "least" : "most"} ${bound} ${unit}${bound === 1 ? "" : "s"}`;
   const inclusive = issue.inclusive !== false;
   return `expected ${small ? ">" : "<"}${inclusive ? "=" : ""} ${bound}`;
@@ -115,8 +123,9 @@ export function knownKeysAt(schema: AnySchema, path: readonly PropertyKey[]): st
       if (def.type === "object" && typeof segment === "string") {
         const child = (def.shape as Record<string, AnySchema>)[segment];
         if (child) next.push(...expand(child));
-      } else if (def.type === "array" && typeof segment === "number") next.push(...expand(def.element as AnySchema));
-      else if (def.type === "record") next.push(...expand(def.valueType as AnySchema));
+      } else if (def.type === "array" && typeof segment === "number") {
+        next.push(...expand(def.element as AnySchema));
+      } else if (def.type === "record") next.push(...expand(def.valueType as AnySchema));
     }
     nodes = next;
   }

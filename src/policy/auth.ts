@@ -5,19 +5,22 @@
  * On success `ctx.claims` is set (an API key yields `{sub: <key id>}`), claim rules are checked (403),
  * chosen claims are forwarded as upstream headers and `Authorization` is stripped when asked.
  */
-import type { JwtConfig } from "../config/policy_schema.ts";
-import type { AuthConfig } from "../config/policy_schema.ts";
+import type { AuthConfig, JwtConfig } from "../config/policy_schema.ts";
+import type { RouteConfig } from "../config/schema.ts";
 import type { RequestContext, RequestStage } from "../proxy/context.ts";
 import { GatewayError } from "../proxy/gateway_error.ts";
 import { type ApiKeyMatcher, compileApiKeys } from "./api_keys.ts";
-import { compileClaimRules } from "./claim_rules.ts";
+import { compileClaimRules, readClaim } from "./claim_rules.ts";
 import { describeJwtError } from "./jwt_errors.ts";
 import { type JwtVerifier, MAX_TOKEN_BYTES } from "./jwt.ts";
 import { JwksUnavailableError } from "./jwks_cache.ts";
-import { readClaim } from "./claim_rules.ts";
 import { PolicyConfigError } from "./policy_config_error.ts";
 
-type Log = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+type Log = (
+  level: "debug" | "info" | "warn" | "error",
+  msg: string,
+  fields?: Record<string, unknown>,
+) => void;
 
 export interface AuthStageOptions {
   readonly protect: boolean;
@@ -30,6 +33,11 @@ export interface AuthStageOptions {
 
 const REALM = 'Bearer realm="kairos"';
 
+/** The route's `auth` section (read defensively until the route schema carries it). */
+export function routeAuth(route: RouteConfig): AuthConfig | undefined {
+  return (route as RouteConfig & { auth?: AuthConfig }).auth;
+}
+
 /** Compiles the stage (undefined for an open route). `path` is the route's config path. */
 export function compileAuth(options: AuthStageOptions, path: string): RequestStage | undefined {
   const { auth, verifier, log } = options;
@@ -38,15 +46,23 @@ export function compileAuth(options: AuthStageOptions, path: string): RequestSta
     : undefined;
   if (!options.protect && !apiKeys) {
     if (auth && (Object.keys(auth.claims).length > 0 || Object.keys(auth.forward_claims).length > 0)) {
-      throw new PolicyConfigError(`${path}.auth`, 'claim rules and forward_claims need "auth_required": true');
+      throw new PolicyConfigError(
+        `${path}.auth`,
+        'claim rules and forward_claims need "auth_required": true',
+      );
     }
     return undefined;
   }
   if (!verifier && !apiKeys) {
-    throw new PolicyConfigError(`${path}.auth_required`, 'a protected route needs a top-level "jwt" section or auth.api_keys');
+    throw new PolicyConfigError(
+      `${path}.auth_required`,
+      'a protected route needs a top-level "jwt" section or auth.api_keys',
+    );
   }
   const checkClaims = compileClaimRules(auth?.claims ?? {});
-  const forward = Object.entries(auth?.forward_claims ?? {}).map(([claim, header]) => [claim, header.toLowerCase()]);
+  const forward = Object.entries(auth?.forward_claims ?? {}).map((
+    [claim, header],
+  ) => [claim, header.toLowerCase()]);
   const strip = auth?.strip_authorization ?? false;
   const challenge = verifier ? REALM : 'ApiKey realm="kairos"';
 
@@ -83,7 +99,10 @@ export function compileAuth(options: AuthStageOptions, path: string): RequestSta
         claims = await verifier(token);
       } catch (err) {
         if (err instanceof JwksUnavailableError) {
-          log("error", "cannot verify token: no signing keys", { request_id: ctx.requestId, error: err.message });
+          log("error", "cannot verify token: no signing keys", {
+            request_id: ctx.requestId,
+            error: err.message,
+          });
           throw new GatewayError(503, "upstream", "Cannot verify token: signing keys are unavailable", {
             source: "upstream",
             cause: err,

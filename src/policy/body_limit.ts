@@ -1,7 +1,8 @@
 /**
  * The request body limit: a declared Content-Length over the limit is refused at once; any other body
  * (chunked, or HTTP/2 without a length) is counted while it streams upstream and the stream errors
- * with GatewayError 413 as soon as the limit is crossed, so nothing over the limit is ever buffered.
+ * with GatewayError 413 (also left in `ctx.bodyError`) as soon as the limit is crossed, so nothing over
+ * the limit is ever buffered.
  */
 import type { RequestContext, RequestStage } from "../proxy/context.ts";
 import { GatewayError } from "../proxy/gateway_error.ts";
@@ -26,8 +27,11 @@ export function compileBodyLimit(limit: number | undefined): RequestStage | unde
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, controller) {
           seen += chunk.byteLength;
-          if (seen > limit) controller.error(new GatewayError(413, "payload_too_large", message));
-          else controller.enqueue(chunk);
+          if (seen <= limit) return controller.enqueue(chunk);
+          // The proxy sees only a failed upload; bodyError tells it the client is at fault.
+          const err = new GatewayError(413, "payload_too_large", message);
+          ctx.bodyError = err;
+          controller.error(err);
         },
       }),
     );

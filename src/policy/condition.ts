@@ -70,8 +70,8 @@ export function compileCondition(source: string, path: string): Condition {
     }
     const token = tokens[pos];
     if (token?.kind !== "ident") return fail("expected an operand (method, path, status, header.NAME, ...)");
-    pos++;
     const get = operand(token.text) ?? fail("unknown operand");
+    pos++;
     const op = tokens[pos];
     if (op?.kind !== "op" || !COMPARISONS.has(op.text)) return (ctx, res) => !!get(ctx, res);
     pos++;

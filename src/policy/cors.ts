@@ -21,7 +21,11 @@ export function isPreflight(request: Request): boolean {
 }
 
 /** A compiled origin list: exact origins, wildcard patterns, or any. */
-export type OriginMatcher = { readonly any: boolean; readonly exact: ReadonlySet<string>; readonly wildcards: RegExp[] };
+export type OriginMatcher = {
+  readonly any: boolean;
+  readonly exact: ReadonlySet<string>;
+  readonly wildcards: RegExp[];
+};
 
 /** Compiles `allowed_origins` (config path `path`); throws PolicyConfigError for a malformed entry. */
 export function compileOrigins(origins: readonly string[], path: string): OriginMatcher {
@@ -37,7 +41,9 @@ export function compileOrigins(origins: readonly string[], path: string): Origin
       if (!wild) {
         throw new PolicyConfigError(
           `${path}[${i}]`,
-          `expected "*", an origin like "https://app.example.com" or "https://*.example.com", got ${JSON.stringify(raw)}`,
+          `expected "*", an origin like "https://app.example.com" or "https://*.example.com", got ${
+            JSON.stringify(raw)
+          }`,
         );
       }
       wildcards.push(new RegExp(`^${escape(wild[1])}[a-z0-9-]+(\\.[a-z0-9-]+)*\\.${escape(wild[2])}$`));
@@ -104,14 +110,18 @@ export function compileCors(config: CorsConfig, path: string): RequestStage {
       "access-control-max-age": maxAge,
       vary,
     });
-    if (anyHeader ? requested : headerList) out.set("access-control-allow-headers", anyHeader ? requested! : headerList);
+    if (anyHeader ? requested : headerList) {
+      out.set("access-control-allow-headers", anyHeader ? requested! : headerList);
+    }
     if (credentials) out.set("access-control-allow-credentials", "true");
     return new Response(null, { status: 204, headers: out });
   }
 }
 
 function checkToken(value: string, path: string): void {
-  if (!TOKEN.test(value)) throw new PolicyConfigError(path, `expected a method or header name, got ${JSON.stringify(value)}`);
+  if (!TOKEN.test(value)) {
+    throw new PolicyConfigError(path, `expected a method or header name, got ${JSON.stringify(value)}`);
+  }
 }
 
 function escape(text: string): string {

@@ -11,7 +11,9 @@ import { PolicyConfigError } from "./policy_config_error.ts";
 /** Parses one allow/deny entry (an address or a CIDR) at config path `path`. */
 export function compileIpBlock(entry: string, path: string): Cidr {
   const cidr = parseCidr(entry.trim());
-  if (!cidr) throw new PolicyConfigError(path, `expected an IP address or CIDR, got ${JSON.stringify(entry)}`);
+  if (!cidr) {
+    throw new PolicyConfigError(path, `expected an IP address or CIDR, got ${JSON.stringify(entry)}`);
+  }
   return cidr;
 }
 

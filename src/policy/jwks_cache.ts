@@ -10,6 +10,9 @@ import { createLocalJWKSet, type FlattenedJWSInput, type JWSHeaderParameters } f
 /** Resolves the verification key for a token's protected header (jose's key-function shape). */
 export type JwksKeyFunction = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
 
+/** The key function of one URL, with a counter that changes whenever a new set is loaded. */
+export type JwksKeys = JwksKeyFunction & { readonly generation: number };
+
 export interface JwksOptions {
   /** Age after which the set is refreshed in the background. */
   readonly cacheMs: number;
@@ -23,7 +26,7 @@ export interface JwksOptions {
 /** The shared cache. */
 export interface JwksCache {
   /** The key function for `url` (the entry is created on first use; later options win). */
-  keys(url: string, options: JwksOptions): JwksKeyFunction;
+  keys(url: string, options: JwksOptions): JwksKeys;
   /** Aborts fetches in flight and forgets every set. */
   dispose(): void;
 }
@@ -46,7 +49,7 @@ export function createJwksCache(fetchFn: typeof fetch = fetch): JwksCache {
       let entry = entries.get(url);
       if (!entry) entries.set(url, entry = new JwksEntry(url, fetchFn));
       entry.options = options;
-      return entry.resolve;
+      return entry.keys;
     },
     dispose() {
       for (const entry of entries.values()) entry.dispose();
@@ -66,10 +69,16 @@ class JwksEntry {
   #attemptedAt = -Infinity;
   #inflight: Promise<void> | undefined;
   #controller: AbortController | undefined;
+  #generation = 0;
+  /** `resolve` with the generation attached (so verifiers can drop what they cached for older sets). */
+  readonly keys: JwksKeys;
 
   constructor(url: string, fetchFn: typeof fetch) {
     this.#url = url;
     this.#fetch = fetchFn;
+    this.keys = Object.defineProperty(this.resolve, "generation", {
+      get: () => this.#generation,
+    }) as JwksKeys;
   }
 
   resolve = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
@@ -108,6 +117,7 @@ class JwksEntry {
       (set) => {
         this.#set = set;
         this.#fetchedAt = Date.now();
+        this.#generation++;
       },
       (err) => {
         this.options.log?.("warn", "JWKS fetch failed; keeping the last good keys", {

@@ -4,13 +4,14 @@
  * accepted (default: HS* for a secret, the key's family for a PEM, every asymmetric one for a JWKS),
  * so `alg: none` and algorithm confusion (an HS token checked against an RSA key) fail. `issuer` and
  * `audience` are checked only when configured (kairos-rs demanded `""` when they were omitted).
- * Verified tokens are remembered for up to a minute (bounded), so a client's repeated requests
- * skip the signature check; expiry is still checked on every request.
+ * Verified tokens are remembered for up to a minute (1,024 per jwt section), so a client's repeated
+ * requests skip the signature check; expiry is still checked on every request, and a newly fetched
+ * JWKS drops what was verified with the previous one.
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { type JWSHeaderParameters, type JWTPayload, jwtVerify, type JWTVerifyOptions } from "jose";
 import type { JwtConfig } from "../config/policy_schema.ts";
-import type { JwksCache, JwksKeyFunction } from "./jwks_cache.ts";
+import type { JwksCache, JwksKeyFunction, JwksKeys } from "./jwks_cache.ts";
 import { PolicyConfigError } from "./policy_config_error.ts";
 
 export { createJwksCache, type JwksCache, JwksUnavailableError } from "./jwks_cache.ts";
@@ -27,7 +28,7 @@ const ASYMMETRIC = [...RSA, "ES256", "ES384", "EdDSA"] as const;
 const CACHE_MAX = 1024;
 const CACHE_TTL_MS = 60_000;
 
-type CachedToken = { payload: JWTPayload; until: number; notBefore: number };
+type CachedToken = { payload: JWTPayload; until: number; notBefore: number; generation: number };
 
 /** Compiles a verifier for `config` (config path `path`); throws PolicyConfigError for unusable keys. */
 export function compileJwtVerifier(
@@ -41,7 +42,7 @@ export function compileJwtVerifier(
     throw new PolicyConfigError(path, 'Cannot use both "public_key" and "jwks_url"; keep one');
   }
   const publicKey = config.public_key ? parsePublicKey(config.public_key, `${path}.public_key`) : undefined;
-  const remote: JwksKeyFunction | undefined = config.jwks_url
+  const remote: JwksKeys | undefined = config.jwks_url
     ? jwks.keys(config.jwks_url, {
       cacheMs: config.jwks_cache_ms,
       cooldownMs: config.jwks_cooldown_ms,
@@ -63,7 +64,11 @@ export function compileJwtVerifier(
   const algorithms = config.algorithms ?? [...usable];
   config.algorithms?.forEach((alg, i) => {
     if (!usable.has(alg)) {
-      const need = alg.startsWith("HS") ? 'a "secret"' : publicKey ? "a different public_key" : 'a "public_key" or "jwks_url"';
+      const need = alg.startsWith("HS")
+        ? 'a "secret"'
+        : publicKey
+        ? "a different public_key"
+        : 'a "public_key" or "jwks_url"';
       throw new PolicyConfigError(`${path}.algorithms[${i}]`, `algorithm ${alg} needs ${need}`);
     }
   });
@@ -71,7 +76,9 @@ export function compileJwtVerifier(
   const options: JWTVerifyOptions = {
     algorithms,
     clockTolerance: config.clock_skew_seconds,
-    requiredClaims: config.require_exp ? [...new Set([...config.required_claims, "exp"])] : config.required_claims,
+    requiredClaims: config.require_exp
+      ? [...new Set([...config.required_claims, "exp"])]
+      : config.required_claims,
   };
   if (config.issuer) options.issuer = config.issuer;
   const audience = config.audience;
@@ -87,10 +94,18 @@ export function compileJwtVerifier(
 
   return async function verifyJwt(token: string): Promise<JWTPayload> {
     const now = Date.now();
+    // A new JWKS (rotation, revocation) invalidates what was verified with the old one.
+    const generation = remote ? remote.generation : 0;
     const hit = cache.get(token);
-    if (hit && now < hit.until && now >= hit.notBefore) return hit.payload;
+    if (hit && now < hit.until && now >= hit.notBefore && hit.generation === generation) return hit.payload;
     const { payload } = await verifyWithCandidates(token, getKey, options);
-    remember(cache, token, payload, now, skewMs);
+    remember(
+      cache,
+      token,
+      { payload, until: 0, notBefore: 0, generation: remote ? remote.generation : 0 },
+      now,
+      skewMs,
+    );
     return payload;
   };
 }
@@ -116,11 +131,18 @@ async function verifyWithCandidates(
   }
 }
 
-function remember(cache: Map<string, CachedToken>, token: string, payload: JWTPayload, now: number, skewMs: number) {
-  const exp = typeof payload.exp === "number" ? payload.exp * 1000 + skewMs : Infinity;
-  const nbf = typeof payload.nbf === "number" ? payload.nbf * 1000 - skewMs : -Infinity;
+function remember(
+  cache: Map<string, CachedToken>,
+  token: string,
+  entry: CachedToken,
+  now: number,
+  skewMs: number,
+) {
+  const { exp, nbf } = entry.payload;
+  entry.until = Math.min(typeof exp === "number" ? exp * 1000 + skewMs : Infinity, now + CACHE_TTL_MS);
+  entry.notBefore = typeof nbf === "number" ? nbf * 1000 - skewMs : -Infinity;
   if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
-  cache.set(token, { payload, until: Math.min(exp, now + CACHE_TTL_MS), notBefore: nbf });
+  cache.set(token, entry);
 }
 
 /** Parses a PEM public key (SPKI or PKCS#1 or an X.509 certificate). */

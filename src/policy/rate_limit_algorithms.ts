@@ -113,7 +113,7 @@ function slidingWindow(state: RateLimitState, rule: RateLimitRule, now: number):
     limit: rule.limit,
     remaining: Math.max(0, Math.floor(rule.limit - (allowed ? estimate + 1 : estimate))),
     resetMs,
-    retryAfterMs: Math.max(1, retryAfterMs) * (allowed ? 0 : 1),
+    retryAfterMs: allowed ? 0 : Math.max(1, retryAfterMs),
   };
 }
 

@@ -41,8 +41,9 @@ export interface RateLimitStore {
   dispose(): void;
 }
 
-/** The in-memory store; `size` is the number of keys held. */
+/** The in-memory store: it answers synchronously; `size` is the number of keys held. */
 export interface MemoryRateLimitStore extends RateLimitStore {
+  hit(key: string, rule: RateLimitRule, now: number): RateLimitDecision;
   readonly size: number;
 }
 
@@ -59,7 +60,9 @@ const SWEEP_PER_HIT = 2;
 export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions = {}): MemoryRateLimitStore {
   const maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
   if (!Number.isInteger(maxKeys) || maxKeys < 1) {
-    throw new RangeError(`Cannot create a rate-limit store as 'maxKeys' must be a positive integer: got ${maxKeys}`);
+    throw new RangeError(
+      `Cannot create a rate-limit store as 'maxKeys' must be a positive integer: got ${maxKeys}`,
+    );
   }
   return new MemoryStore(maxKeys);
 }

@@ -15,9 +15,10 @@ import type { LogLevel } from "../observe/logger.ts";
 import { BackendRegistry, type BackendState } from "../upstream/backend_state.ts";
 import type { UpstreamClient } from "../upstream/client.ts";
 import { createFetchClient } from "../upstream/fetch_client.ts";
-import { createHttp1Client } from "../upstream/http1/client.ts";
+import { createHttp1Client } from "../upstream/http1/http1_client.ts";
 import { HealthChecker } from "../upstream/health_checker.ts";
 import { createRequestHandler, type HandlerState } from "./request_handler.ts";
+import { createWebSocketProxy, type WebSocketProxy } from "../protocols/websocket/websocket_proxy.ts";
 import { buildSnapshot, type Snapshot } from "./snapshot.ts";
 
 export interface GatewayOptions {
@@ -52,6 +53,7 @@ export class Gateway {
   #accessLog;
   #signals: Array<[Deno.Signal, () => void]> = [];
   #configText: string;
+  #websockets: WebSocketProxy;
 
   constructor(options: GatewayOptions) {
     this.#options = options;
@@ -65,6 +67,7 @@ export class Gateway {
       log: (level: LogLevel, msg: string, fields?: Record<string, unknown>) => logger[level](msg, fields),
     };
     this.#accessLog = options.config.server.access_log ? createAccessLog() : undefined;
+    this.#websockets = createWebSocketProxy({ logger: this.logger, metrics: this.metrics });
     this.#snapshot = buildSnapshot(options.config, 1, this.#snapshotDeps());
     this.#configText = JSON.stringify(options.config);
     this.#health = new HealthChecker({
@@ -102,6 +105,7 @@ export class Gateway {
       draining: () => this.#draining,
       startedAt: this.startedAt,
       renderMetrics: () => this.renderMetrics(),
+      websocket: (ctx, route) => this.#websockets.handle(ctx, route),
     };
     const handler = createRequestHandler(state);
     this.#server = Deno.serve({
@@ -191,6 +195,8 @@ export class Gateway {
     const result = await Promise.race([this.#server?.shutdown().then(() => "drained" as const), graceOver]);
     clearTimeout(timer);
     if (result === "timeout") this.logger.warn("grace period over; closing remaining connections");
+    // Deno's server.shutdown() does not wait for upgraded WebSockets: close them ourselves.
+    await this.#websockets.closeAll(1001, "gateway shutting down");
     this.close();
     this.logger.info("stopped", { result });
     Deno.exit(0);
@@ -201,6 +207,7 @@ export class Gateway {
     this.#health.stop();
     this.client.close();
     this.#policy.rateLimitStore.dispose?.();
+    this.#policy.jwks.dispose();
     this.#accessLog?.flush();
     for (const [signal, handler] of this.#signals) Deno.removeSignalListener(signal, handler);
     this.#signals = [];

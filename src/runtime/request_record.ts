@@ -53,6 +53,7 @@ export class RequestRecord implements ProxyObserver {
   }
 
   attempt(backend: BackendState, outcome: "response" | "connect_error" | "timeout" | "protocol_error"): void {
+    this.#attempts++;
     this.#state.metrics.backendRecorder(backend.key).attempt(outcome);
   }
 
@@ -101,7 +102,7 @@ export class RequestRecord implements ProxyObserver {
     this.#route = route;
     this.#routeId = route.id;
     this.#backend = backend;
-    this.#attempts = attempts;
+    this.#attempts = Math.max(this.#attempts, attempts);
     this.#status = response.status;
     this.#applyContextHeaders(response);
     const declared = response.headers.get("content-length");

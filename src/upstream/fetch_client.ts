@@ -27,9 +27,12 @@ async function sendWithFetch(
     if (clientSignal.aborted) throw new UpstreamError("aborted", "Client went away before the request was sent", false);
     clientSignal.addEventListener("abort", onClientAbort, { once: true });
   }
-  // fetch does not separate connect from first byte, so the head timer covers both.
-  const headTimeoutMs = request.connectTimeoutMs + request.firstByteTimeoutMs;
+  // fetch cannot time the connect phase or the upload apart, so one head timer (timeout_ms) covers
+  // connect, upload and first byte. Watching the upload would mean wrapping the client's body in a JS
+  // stream, which makes Deno's fetch upload 8x slower (measured: 256 MiB in 10.6 s instead of 1.3 s).
+  const headTimeoutMs = request.firstByteTimeoutMs;
   const timer = setTimeout(() => controller.abort("timeout"), headTimeoutMs);
+  const body = request.body as BodyInit | null;
   const headers = new Headers(request.headers);
   // fetch sets Host from the URL; an explicit one (preserve_host) is sent as given.
   let response: Response;
@@ -37,7 +40,7 @@ async function sendWithFetch(
     response = await fetch(target.key + request.path, {
       method: request.method,
       headers,
-      body: request.body as BodyInit | null,
+      body,
       redirect: "manual",
       signal: controller.signal,
       client: http,
@@ -108,13 +111,20 @@ function toUpstreamError(target: UpstreamTarget, reason: unknown, err: unknown, 
     );
   }
   if (reason === "aborted") return new UpstreamError("aborted", "Client went away", true, { cause: err });
-  const message = err instanceof Error ? err.message : String(err);
-  // fetch reports refused connections as TypeError "error sending request … Connection refused".
-  const refused = /refused|connect|dns|resolve|unreachable/i.test(message);
+  // Deno's fetch says "fetch failed" and keeps the reason (connect error, reset, …) in `cause`.
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : "";
+  const message = cause || (err instanceof Error ? err.message : String(err));
+  const refused = /\(Connect\)|refused|dns error|unreachable/i.test(message);
   return new UpstreamError(
     refused ? "connect" : "reset",
-    `Cannot reach backend "${target.key}": ${refused ? "connection refused" : message}`,
+    `Cannot reach backend "${target.key}": ${refused ? connectReason(message) : message}`,
     !refused,
     { cause: err },
   );
+}
+
+function connectReason(message: string): string {
+  if (/refused/i.test(message)) return "connection refused";
+  if (/dns error/i.test(message)) return "DNS lookup failed";
+  return message;
 }

@@ -18,7 +18,10 @@ export function configWith(route: RawRoute = {}, top: Record<string, unknown> = 
 }
 
 /** Several routes, each built from `configWith`'s default route plus its own fields. */
-export function configWithRoutes(routes: RawRoute[], top: Record<string, unknown> = {}): Record<string, unknown> {
+export function configWithRoutes(
+  routes: RawRoute[],
+  top: Record<string, unknown> = {},
+): Record<string, unknown> {
   const base = configWith().routers as RawRoute[];
   return { version: 1, routers: routes.map((r) => ({ ...base[0], ...r })), ...top };
 }

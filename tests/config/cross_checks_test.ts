@@ -13,11 +13,16 @@ Deno.test("cross-checks reject invalid configs with the exact path", async (t) =
   const cases: [string, Record<string, unknown>, string, string | RegExp][] = [
     [
       "auth without jwt",
-      configWith({ auth_required: true }),
+      configWith({ auth_required: true }, { jwt: undefined }),
       "routers[0].auth_required",
       "JWT configuration is required when routes have auth_required=true",
     ],
-    ["jwt without a key", configWith({}, { jwt: { issuer: "x" } }), "jwt", /one of secret, public_key or jwks_url/],
+    [
+      "jwt without a key",
+      configWith({}, { jwt: { issuer: "x" } }),
+      "jwt",
+      /one of secret, public_key or jwks_url/,
+    ],
     [
       "ws:// on an http route",
       configWith({ backends: [{ host: "ws://a", port: 1 }] }),
@@ -50,8 +55,18 @@ Deno.test("cross-checks reject invalid configs with the exact path", async (t) =
     ],
     ["unclosed brace", configWith({ external_path: "/a/{id" }), "routers[0].external_path", /unclosed "\{"/],
     ["empty braces", configWith({ external_path: "/a/{}" }), "routers[0].external_path", /empty placeholder/],
-    ["bad name", configWith({ external_path: "/a/{i-d}" }), "routers[0].external_path", /invalid placeholder "\{i-d\}"/],
-    ["duplicate name", configWith({ external_path: "/{id}/{id}" }), "routers[0].external_path", /duplicate placeholder "id"/],
+    [
+      "bad name",
+      configWith({ external_path: "/a/{i-d}" }),
+      "routers[0].external_path",
+      /invalid placeholder "\{i-d\}"/,
+    ],
+    [
+      "duplicate name",
+      configWith({ external_path: "/{id}/{id}" }),
+      "routers[0].external_path",
+      /duplicate placeholder "id"/,
+    ],
     [
       "wildcard not last",
       configWith({ external_path: "/{*rest}/x", internal_path: "/" }),
@@ -76,8 +91,18 @@ Deno.test("cross-checks reject invalid configs with the exact path", async (t) =
       "routers[0].retry.initial_backoff_ms",
       /initial_backoff_ms cannot be greater than max_backoff_ms/,
     ],
-    ["bad trusted proxy", configWith({}, { trusted_proxies: ["10.0.0.0/33"] }), "trusted_proxies[0]", /got "10.0.0.0\/33"/],
-    ["bad global allow", configWith({}, { ip_filter: { allow: ["1.2.3"] } }), "ip_filter.allow[0]", /IP address or CIDR/],
+    [
+      "bad trusted proxy",
+      configWith({}, { trusted_proxies: ["10.0.0.0/33"] }),
+      "trusted_proxies[0]",
+      /got "10.0.0.0\/33"/,
+    ],
+    [
+      "bad global allow",
+      configWith({}, { ip_filter: { allow: ["1.2.3"] } }),
+      "ip_filter.allow[0]",
+      /IP address or CIDR/,
+    ],
     [
       "bad route deny",
       configWith({ ip_filter: { deny: ["::1", "nope"] } }),
@@ -86,7 +111,11 @@ Deno.test("cross-checks reject invalid configs with the exact path", async (t) =
     ],
     [
       "bad header pattern",
-      configWith({ request_transformation: { headers: [{ action: "replace", name: "X", pattern: "(", replacement: "" }] } }),
+      configWith({
+        request_transformation: {
+          headers: [{ action: "replace", name: "X", pattern: "(", replacement: "" }],
+        },
+      }),
       "routers[0].request_transformation.headers[0].pattern",
       /Cannot compile pattern "\(":/,
     ],
@@ -127,14 +156,31 @@ Deno.test("cross-checks accept valid edge cases", async (t) => {
     ["tail wildcard", configWith({ external_path: "/files/{*rest}", internal_path: "/store/{*rest}" })],
     ["redundant port in host", configWith({ backends: [{ host: "http://a:8080", port: 8080 }] })],
     ["IPv6 backend", configWith({ backends: [{ host: "http://[::1]", port: 8080 }] })],
-    ["websocket http backend", configWith({ protocol: "websocket", backends: [{ host: "https://a", port: 443 }] })],
+    [
+      "websocket http backend",
+      configWith({ protocol: "websocket", backends: [{ host: "https://a", port: 443 }] }),
+    ],
     ["ftp bare host", configWith({ protocol: "ftp", backends: [{ host: "files.local", port: 21 }] })],
     ["dns udp://", configWith({ protocol: "dns", backends: [{ host: "udp://9.9.9.9", port: 53 }] })],
-    ["CIDR lists", configWith({ ip_filter: { allow: ["10.0.0.0/8", "::ffff:1.2.3.4", "2001:db8::/32"] } }, { trusted_proxies: ["127.0.0.1"] })],
-    ["status condition left alone", configWith({ response_transformation: { status_code_mappings: [{ from: 404, to: 200, condition: "((" }] } })],
+    [
+      "CIDR lists",
+      configWith({ ip_filter: { allow: ["10.0.0.0/8", "::ffff:1.2.3.4", "2001:db8::/32"] } }, {
+        trusted_proxies: ["127.0.0.1"],
+      }),
+    ],
+    [
+      "status condition left alone",
+      configWith({
+        response_transformation: { status_code_mappings: [{ from: 404, to: 200, condition: "((" }] },
+      }),
+    ],
     [
       "same path, disjoint methods",
-      configWithRoutes([{ external_path: "/a/{x}", internal_path: "/" }, { external_path: "/a/{y}", internal_path: "/", methods: ["POST"] }]),
+      configWithRoutes([{ external_path: "/a/{x}", internal_path: "/" }, {
+        external_path: "/a/{y}",
+        internal_path: "/",
+        methods: ["POST"],
+      }]),
     ],
   ];
   for (const [name, raw] of cases) {
@@ -159,10 +205,12 @@ Deno.test("cross-checks reject two routes with the same path shape and a shared 
 });
 
 Deno.test("cross-checks warn about short and default JWT secrets but still load", async (t) => {
-  for (const [secret, message] of [
-    ["short", "JWT secret should be at least 32 characters for security, got 5"],
-    ["please-change-this-secret", "JWT secret must be changed from default value"],
-  ]) {
+  for (
+    const [secret, message] of [
+      ["short", "JWT secret should be at least 32 characters for security, got 5"],
+      ["please-change-this-secret", "JWT secret must be changed from default value"],
+    ]
+  ) {
     await t.step(secret, () => {
       const result = check(configWith({ auth_required: true }, { jwt: { secret } }));
       assert.ok(result.ok);
@@ -172,7 +220,9 @@ Deno.test("cross-checks warn about short and default JWT secrets but still load"
 });
 
 Deno.test("cross-checks warn about a websocket route without GET", () => {
-  const result = check(configWith({ protocol: "websocket", methods: ["POST"], backends: [{ host: "ws://a", port: 1 }] }));
+  const result = check(
+    configWith({ protocol: "websocket", methods: ["POST"], backends: [{ host: "ws://a", port: 1 }] }),
+  );
   assert.ok(result.ok);
   assert.deepEqual(result.warnings.map((w) => w.path), ["routers[0].methods"]);
 });

@@ -72,8 +72,20 @@ Deno.test("normalizeConfig() maps every rate_limit dialect to the canonical shap
     ],
     [
       "canonical passes through",
-      { algorithm: "fixed_window", requests_per_window: 5, window_ms: 10, burst: 1, key: { header: "X-Key" } },
-      { algorithm: "fixed_window", requests_per_window: 5, window_ms: 10, burst: 1, key: { header: "X-Key" } },
+      {
+        algorithm: "fixed_window",
+        requests_per_window: 5,
+        window_ms: 10,
+        burst: 1,
+        key: { header: "X-Key" },
+      },
+      {
+        algorithm: "fixed_window",
+        requests_per_window: 5,
+        window_ms: 10,
+        burst: 1,
+        key: { header: "X-Key" },
+      },
     ],
   ];
   for (const [name, input, expected] of cases) {
@@ -89,12 +101,37 @@ Deno.test("normalizeConfig() maps every rate_limit dialect to the canonical shap
 
 Deno.test("normalizeConfig() reports conflicting or invalid rate_limit spellings", async (t) => {
   const cases: [string, Record<string, unknown>, string, RegExp][] = [
-    ["two rates", { requests_per_second: 1, requests_per_minute: 60 }, "rate_limit.requests_per_minute", /both "requests_per_second" and "requests_per_minute"/],
-    ["strategy and key", { strategy: "PerIP", key: "user", requests_per_window: 1, window_ms: 1 }, "rate_limit.strategy", /both "key" and "strategy"/],
-    ["unknown strategy", { strategy: "PerPlanet" }, "rate_limit.strategy", /expected one of "PerIP".*got "PerPlanet"/],
+    [
+      "two rates",
+      { requests_per_second: 1, requests_per_minute: 60 },
+      "rate_limit.requests_per_minute",
+      /both "requests_per_second" and "requests_per_minute"/,
+    ],
+    [
+      "strategy and key",
+      { strategy: "PerIP", key: "user", requests_per_window: 1, window_ms: 1 },
+      "rate_limit.strategy",
+      /both "key" and "strategy"/,
+    ],
+    [
+      "unknown strategy",
+      { strategy: "PerPlanet" },
+      "rate_limit.strategy",
+      /expected one of "PerIP".*got "PerPlanet"/,
+    ],
     ["unknown window type", { window_type: "Hourly" }, "rate_limit.window_type", /got "Hourly"/],
-    ["string window", { window_duration: "60" }, "rate_limit.window_duration", /expected a non-negative number, got "60"/],
-    ["nested Composite", { strategy: { Composite: [{ strategy: { Composite: [] } }] } }, "rate_limit.strategy.Composite[0].strategy", /expected one of/],
+    [
+      "string window",
+      { window_duration: "60" },
+      "rate_limit.window_duration",
+      /expected a non-negative number, got "60"/,
+    ],
+    [
+      "nested Composite",
+      { strategy: { Composite: [{ strategy: { Composite: [] } }] } },
+      "rate_limit.strategy.Composite[0].strategy",
+      /expected one of/,
+    ],
   ];
   for (const [name, input, path, message] of cases) {
     await t.step(name, () => {
@@ -114,7 +151,8 @@ Deno.test("normalizeConfig() warns that Composite entries' own limits are ignore
 });
 
 Deno.test("normalizeConfig() maps jwt_secret and jwt.algorithm", () => {
-  const config = loaded(configWith({}, { jwt_secret: "k".repeat(32), jwt: { algorithm: "HS256", issuer: "i" } })).config;
+  const config =
+    loaded(configWith({}, { jwt_secret: "k".repeat(32), jwt: { algorithm: "HS256", issuer: "i" } })).config;
   assert.equal(config.jwt?.secret, "k".repeat(32));
   assert.deepEqual(config.jwt?.algorithms, ["HS256"]);
   assert.equal(config.jwt?.issuer, "i");
@@ -144,10 +182,16 @@ Deno.test("normalizeConfig() rejects retry next to retry_config", () => {
 });
 
 Deno.test("normalizeConfig() moves circuit_breaker_threshold with a warning", async (t) => {
-  for (const [name, route, path] of [
-    ["on the route", { circuit_breaker_threshold: 7 }, "routers[0].circuit_breaker_threshold"],
-    ["inside retry", { retry: { circuit_breaker_threshold: 7 } }, "routers[0].retry.circuit_breaker_threshold"],
-  ] as const) {
+  for (
+    const [name, route, path] of [
+      ["on the route", { circuit_breaker_threshold: 7 }, "routers[0].circuit_breaker_threshold"],
+      [
+        "inside retry",
+        { retry: { circuit_breaker_threshold: 7 } },
+        "routers[0].retry.circuit_breaker_threshold",
+      ],
+    ] as const
+  ) {
     await t.step(name, () => {
       const result = loaded(configWith(route));
       assert.equal(result.config.routers[0].circuit_breaker.failure_threshold, 7);

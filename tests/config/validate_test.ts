@@ -31,16 +31,51 @@ Deno.test("validateConfig() rejects a non-object at the top level", () => {
 
 Deno.test("validateConfig() reports schema errors with the path and the value", async (t) => {
   const cases: [string, Record<string, unknown>, string, string][] = [
-    ["port 0", configWith({ backends: [{ host: "http://a", port: 0 }] }), "routers[0].backends[0].port", "expected 1-65535, got 0"],
+    [
+      "port 0",
+      configWith({ backends: [{ host: "http://a", port: 0 }] }),
+      "routers[0].backends[0].port",
+      "expected 1-65535, got 0",
+    ],
     ["bad method", configWith({ methods: ["FETCH"] }), "routers[0].methods[0]", 'got "FETCH"'],
-    ["no methods", configWith({ methods: [] }), "routers[0].methods", "At least one HTTP method must be specified"],
+    [
+      "no methods",
+      configWith({ methods: [] }),
+      "routers[0].methods",
+      "At least one HTTP method must be specified",
+    ],
     ["missing path", configWith({ external_path: undefined }), "routers[0].external_path", "required"],
-    ["relative path", configWith({ internal_path: "v1" }), "routers[0].internal_path", "Internal path must start with '/'"],
-    ["string port", configWith({ backends: [{ host: "http://a", port: "80" }] }), "routers[0].backends[0].port", 'expected a number, got "80"'],
+    [
+      "relative path",
+      configWith({ internal_path: "v1" }),
+      "routers[0].internal_path",
+      "Internal path must start with '/'",
+    ],
+    [
+      "string port",
+      configWith({ backends: [{ host: "http://a", port: "80" }] }),
+      "routers[0].backends[0].port",
+      'expected a number, got "80"',
+    ],
     ["empty routers", { routers: [] }, "routers", "No routers configured"],
-    ["weight 0", configWith({ backends: [{ host: "http://a", port: 1, weight: 0 }] }), "routers[0].backends[0].weight", "got 0"],
-    ["max_retries 11", configWith({ retry: { max_retries: 11 } }), "routers[0].retry.max_retries", "should not exceed 10, got 11"],
-    ["bad key", configWith({}, { rate_limit: { requests_per_window: 1, window_ms: 1, key: 5 } }), "rate_limit.key", 'one of "ip"'],
+    [
+      "weight 0",
+      configWith({ backends: [{ host: "http://a", port: 1, weight: 0 }] }),
+      "routers[0].backends[0].weight",
+      "got 0",
+    ],
+    [
+      "max_retries 11",
+      configWith({ retry: { max_retries: 11 } }),
+      "routers[0].retry.max_retries",
+      "should not exceed 10, got 11",
+    ],
+    [
+      "bad key",
+      configWith({}, { rate_limit: { requests_per_window: 1, window_ms: 1, key: 5 } }),
+      "rate_limit.key",
+      'one of "ip"',
+    ],
   ];
   for (const [name, raw, path, message] of cases) {
     await t.step(name, () => {
@@ -53,7 +88,9 @@ Deno.test("validateConfig() reports schema errors with the path and the value", 
 });
 
 Deno.test("validateConfig() turns unknown keys into warnings with a did-you-mean and still loads", () => {
-  const raw = configWith({ metods: ["GET"], backends: [{ host: "http://a", port: 1, wieght: 2 }] }, { enabled: true });
+  const raw = configWith({ metods: ["GET"], backends: [{ host: "http://a", port: 1, wieght: 2 }] }, {
+    enabled: true,
+  });
   const result = validateConfig(raw, { env: {} });
   const config = okConfig(result);
   // "methods" is already present, so it is not offered for "metods".
@@ -66,7 +103,9 @@ Deno.test("validateConfig() turns unknown keys into warnings with a did-you-mean
 });
 
 Deno.test("validateConfig() with strict: true makes unknown keys errors", () => {
-  const errors = errorsOf(validateConfig(configWith({ retry: { max_retris: 2 } }), { strict: true, env: {} }));
+  const errors = errorsOf(
+    validateConfig(configWith({ retry: { max_retris: 2 } }), { strict: true, env: {} }),
+  );
   assert.deepEqual(errors, [{
     path: "routers[0].retry.max_retris",
     message: 'unknown key "max_retris" (did you mean "max_retries"?)',
@@ -75,7 +114,11 @@ Deno.test("validateConfig() with strict: true makes unknown keys errors", () => 
 
 Deno.test("validateConfig() ignores _comment keys, $schema and nulls everywhere", () => {
   const raw = configWith(
-    { _comment: "x", retry: null, backends: [{ _note: 1, host: "http://a", port: 1, health_check_path: null }] },
+    {
+      _comment: "x",
+      retry: null,
+      backends: [{ _note: 1, host: "http://a", port: 1, health_check_path: null }],
+    },
     { $schema: "./schema.json", _comment: "top", jwt: null },
   );
   const result = validateConfig(raw, { env: {} });
@@ -95,7 +138,9 @@ Deno.test("validateConfig() returns a deeply frozen config", () => {
 });
 
 Deno.test("validateConfig() does not modify its input", () => {
-  const raw = configWith({ host: undefined, retry_config: { retryable_status_codes: [503] } }, { jwt_secret: "s" });
+  const raw = configWith({ host: undefined, retry_config: { retryable_status_codes: [503] } }, {
+    jwt_secret: "s",
+  });
   const before = structuredClone(raw);
   validateConfig(raw, { env: {} });
   assert.deepEqual(raw, before);
@@ -121,7 +166,10 @@ Deno.test("validateConfig() reports an unset ${ENV} variable at its path", () =>
 Deno.test("validateConfig() reports one error for a route with neither backends nor host/port", () => {
   const raw = configWith({ backends: undefined });
   const errors = errorsOf(validateConfig(raw, { env: {} }));
-  assert.deepEqual(errors, [{ path: "routers[0]", message: "Either backends or host/port must be specified" }]);
+  assert.deepEqual(errors, [{
+    path: "routers[0]",
+    message: "Either backends or host/port must be specified",
+  }]);
 });
 
 Deno.test("validateConfig() keeps going after a dialect error to report schema errors too", () => {

@@ -16,7 +16,9 @@ function fieldNames(schema: Schema, out = new Set<string>()): Set<string> {
 
 Deno.test("README documents every config field of the schema", async () => {
   const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
-  const missing = [...fieldNames(configJsonSchema() as Schema)].filter((name) => !readme.includes(`\`${name}\``));
+  const missing = [...fieldNames(configJsonSchema() as Schema)].filter((name) =>
+    !readme.includes(`\`${name}\``)
+  );
   assert.deepEqual(missing, [], `README.md does not document: ${missing.join(", ")}`);
 });
 

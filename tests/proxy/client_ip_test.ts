@@ -10,7 +10,13 @@ Deno.test("createClientIpResolver() believes X-Forwarded-For only from trusted p
     ["trusted hops are skipped from the right", "10.1.2.3", "198.51.100.7, 10.9.9.9", "198.51.100.7", true],
     ["a spoofed left entry is not believed", "10.1.2.3", "6.6.6.6, 198.51.100.7", "198.51.100.7", true],
     ["IPv6 loopback is trusted", "::1", "2001:db8::1", "2001:db8::1", true],
-    ["all-trusted chains fall back to the left-most entry", "10.1.2.3", "10.0.0.1, 10.0.0.2", "10.0.0.1", true],
+    [
+      "all-trusted chains fall back to the left-most entry",
+      "10.1.2.3",
+      "10.0.0.1, 10.0.0.2",
+      "10.0.0.1",
+      true,
+    ],
   ];
   for (const [name, peer, xff, client, trusted] of cases) {
     await t.step(name, () => {

@@ -47,7 +47,10 @@ Deno.test("buildUpstreamHeaders() replaces an untrusted peer's X-Forwarded-* and
 });
 
 Deno.test("buildUpstreamHeaders() keeps the client's Host when no upstream host is given", () => {
-  const out = buildUpstreamHeaders(new Headers({ host: "public.example" }), { ...info, upstreamHost: undefined });
+  const out = buildUpstreamHeaders(new Headers({ host: "public.example" }), {
+    ...info,
+    upstreamHost: undefined,
+  });
   assert.equal(out.get("host"), "public.example");
 });
 
@@ -59,7 +62,12 @@ Deno.test("buildUpstreamHeaders() keeps repeated headers", () => {
 });
 
 Deno.test("stripResponseHopByHop() removes hop-by-hop headers and keeps every Set-Cookie", () => {
-  const headers = new Headers({ connection: "x-trace", "x-trace": "1", "keep-alive": "5", "content-type": "text/plain" });
+  const headers = new Headers({
+    connection: "x-trace",
+    "x-trace": "1",
+    "keep-alive": "5",
+    "content-type": "text/plain",
+  });
   headers.append("set-cookie", "a=1");
   headers.append("set-cookie", "b=2");
   stripResponseHopByHop(headers);

@@ -30,7 +30,11 @@ Deno.test("ReplayableBody streams a body over the limit once, keeping what it re
 });
 
 Deno.test("ReplayableBody does not read a body whose Content-Length is over the limit until an attempt does", async () => {
-  const body = await ReplayableBody.from(stream("x".repeat(100)), new Headers({ "content-length": "100" }), 10);
+  const body = await ReplayableBody.from(
+    stream("x".repeat(100)),
+    new Headers({ "content-length": "100" }),
+    10,
+  );
   assert.ok(body.replayable, "untouched: another attempt could still send it");
   const attempt = body.forAttempt() as ReadableStream<Uint8Array>;
   assert.equal((await text(attempt)).length, 100);

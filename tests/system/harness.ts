@@ -50,7 +50,10 @@ export async function startGateway(config: unknown, options: GatewayOptions = {}
     const dir = await Deno.makeTempDir({ prefix: "kairos-test-" });
     configPath = `${dir}/config.${format}`;
     const withAdmin = withAdminDefaults(config, options.admin ?? false);
-    await Deno.writeTextFile(configPath, format === "yaml" ? toYaml(withAdmin) : JSON.stringify(withAdmin, null, 2));
+    await Deno.writeTextFile(
+      configPath,
+      format === "yaml" ? toYaml(withAdmin) : JSON.stringify(withAdmin, null, 2),
+    );
   }
   const port = freePort();
   const adminPort = options.admin ? freePort() : 0;
@@ -62,7 +65,19 @@ export async function startGateway(config: unknown, options: GatewayOptions = {}
     ...options.env,
   };
   const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "serve", "-c", configPath, "--host", "127.0.0.1", "--port", String(port), ...(options.args ?? [])],
+    args: [
+      "run",
+      "-A",
+      MAIN,
+      "serve",
+      "-c",
+      configPath,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      ...(options.args ?? []),
+    ],
     env,
     stdin: "null",
     stdout: "piped",
@@ -211,7 +226,10 @@ export function routeConfig(
 }
 
 /** Reads a response body to text (so no resource leaks), returning status and body. */
-export async function fetchText(url: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: string }> {
+export async function fetchText(
+  url: string,
+  init?: RequestInit,
+): Promise<{ status: number; headers: Headers; body: string }> {
   const res = await fetch(url, init);
   return { status: res.status, headers: res.headers, body: await res.text() };
 }

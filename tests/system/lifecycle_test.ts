@@ -33,7 +33,10 @@ Deno.test("health, ready, live and metrics answer with kairos-rs shapes", async 
   assert.match(metrics.body, /^kairos_requests_total 2$/m);
   assert.match(metrics.body, /^kairos_http_4xx_errors_total 1$/m);
   assert.match(metrics.body, /^kairos_http_5xx_errors_total 0$/m);
-  assert.match(metrics.body, /^kairos_http_requests_total\{route="\/api\/\{\*rest\}",method="GET",status_class="2xx"\} 1$/m);
+  assert.match(
+    metrics.body,
+    /^kairos_http_requests_total\{route="\/api\/\{\*rest\}",method="GET",status_class="2xx"\} 1$/m,
+  );
   assert.match(metrics.body, /^kairos_http_request_duration_seconds_count\{route="\/api\/\{\*rest\}"\} 1$/m);
   assert.match(metrics.body, /^kairos_response_time_bucket\{le="\+Inf"\} 2$/m);
   // One access-log line per request, as JSON.
@@ -77,8 +80,18 @@ Deno.test("validate rejects a bad config with every problem and its path, withou
       JSON.stringify({
         version: 1,
         routers: [
-          { external_path: "/a", internal_path: "/a", methods: ["GET"], backends: [{ host: "http://x", port: 0 }] },
-          { external_path: "b", internal_path: "/b", methods: ["FETCH"], backends: [{ host: "http://x", port: 1 }] },
+          {
+            external_path: "/a",
+            internal_path: "/a",
+            methods: ["GET"],
+            backends: [{ host: "http://x", port: 0 }],
+          },
+          {
+            external_path: "b",
+            internal_path: "/b",
+            methods: ["FETCH"],
+            backends: [{ host: "http://x", port: 1 }],
+          },
         ],
       }),
     );

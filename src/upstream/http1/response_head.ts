@@ -28,7 +28,7 @@ const LIST_ITEM_OWS = /^[ \t]+|[ \t]+$/g;
 const CHUNKED_ONLY = /^chunked$/i;
 const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
 const KEEP_ALIVE_TOKEN = /(?:^|,)[ \t]*keep-alive[ \t]*(?:,|$)/i;
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\x80-\uffff]/;
 const asciiDecoder = new TextDecoder();
 
 /**
@@ -88,7 +88,9 @@ export function parseResponseHead(buf: Uint8Array, start: number, end: number, m
     if (name.length === 14 && name.toLowerCase() === "content-length") {
       const length = parseContentLength(value);
       if (contentLength !== -1 && length !== contentLength) {
-        throw new ProtocolViolation(`response has differing Content-Length values ${contentLength} and ${length}`);
+        throw new ProtocolViolation(
+          `response has differing Content-Length values ${contentLength} and ${length}`,
+        );
       }
       contentLength = length;
     } else if (name.length === 17 && name.toLowerCase() === "transfer-encoding") {
@@ -135,7 +137,9 @@ function parseContentLength(value: string): number {
   for (const item of value.split(",")) {
     const trimmed = item.replace(LIST_ITEM_OWS, "");
     if (!DIGITS.test(trimmed)) {
-      throw new ProtocolViolation(`response has an invalid Content-Length ${JSON.stringify(value.slice(0, 80))}`);
+      throw new ProtocolViolation(
+        `response has an invalid Content-Length ${JSON.stringify(value.slice(0, 80))}`,
+      );
     }
     const n = Number(trimmed);
     if (length !== -1 && n !== length) {

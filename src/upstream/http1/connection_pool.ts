@@ -1,0 +1,234 @@
+import { UpstreamError, type UpstreamRequest, type UpstreamTarget } from "../client.ts";
+import { dialBackend } from "./dial_backend.ts";
+import { type ConnectionOwner, Http1Connection } from "./http1_connection.ts";
+
+/** Counters of one backend's pool (or the sum over all backends). */
+export interface PoolStats {
+  /** Keep-alive connections waiting in the pool. */
+  idle: number;
+  /** Connections carrying an exchange or being opened. */
+  active: number;
+  /** Connections opened so far. */
+  connects: number;
+  /** Exchanges that ran on a pooled connection. */
+  reuses: number;
+  /** Requests that had to queue because the backend was at maxConnectionsPerBackend. */
+  waits: number;
+  /** Requests queued right now. */
+  queued: number;
+}
+
+/** The limits a pool enforces; validated by the client. */
+export interface PoolSettings {
+  readonly maxIdle: number;
+  readonly idleTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxAgeMs: number;
+  readonly maxBufferBytes: number;
+  readonly caCerts?: string[];
+}
+
+interface Waiter {
+  readonly request: UpstreamRequest;
+  readonly resolve: (conn: Http1Connection) => void;
+  readonly reject: (err: unknown) => void;
+  onAbort: (() => void) | null;
+  done: boolean;
+}
+
+/**
+ * The keep-alive connections to one backend: a LIFO idle list (hot sockets first, the coldest expire), at most
+ * `maxConnections` open, and a FIFO queue for requests beyond that.
+ */
+export class ConnectionPool implements ConnectionOwner {
+  readonly #target: UpstreamTarget;
+  readonly #settings: PoolSettings;
+  readonly #idle: Http1Connection[] = [];
+  #open = 0;
+  #queue: Waiter[] = [];
+  #queueHead = 0;
+  #queued = 0;
+  #connects = 0;
+  #reuses = 0;
+  #waits = 0;
+  #sweeper: ReturnType<typeof setInterval> | undefined = undefined;
+  #closed = false;
+  readonly #sweep = (): void => this.#expireIdle();
+
+  constructor(target: UpstreamTarget, settings: PoolSettings) {
+    this.#target = target;
+    this.#settings = settings;
+  }
+
+  /** A pooled connection that is neither idle-expired nor too old, or null. */
+  takeIdle(): Http1Connection | null {
+    const idle = this.#idle;
+    if (idle.length === 0) return null;
+    const now = Date.now();
+    while (idle.length > 0) {
+      const conn = idle.pop()!;
+      conn.state = "busy";
+      if (this.#fresh(conn, now)) {
+        this.#reuses++;
+        return conn;
+      }
+      this.discard(conn);
+    }
+    return null;
+  }
+
+  /** Opens a new connection, or queues for one when the backend is at its connection limit. */
+  open(request: UpstreamRequest): Promise<Http1Connection> {
+    if (this.#open < this.#settings.maxConnections) {
+      this.#open++;
+      return this.#connect(request);
+    }
+    this.#waits++;
+    return new Promise((resolve, reject) =>
+      this.#enqueue({ request, resolve, reject, onAbort: null, done: false })
+    );
+  }
+
+  release(conn: Http1Connection): void {
+    const now = Date.now();
+    if (conn.state !== "busy" || now - conn.createdAt >= this.#settings.maxAgeMs) return this.discard(conn);
+    const waiter = this.#dequeue();
+    if (waiter !== null) {
+      this.#reuses++;
+      waiter.resolve(conn);
+      return;
+    }
+    if (this.#closed || this.#idle.length >= this.#settings.maxIdle) return this.discard(conn);
+    this.#idle.push(conn);
+    conn.park(now);
+    if (this.#sweeper === undefined) {
+      const period = Math.min(Math.max(this.#settings.idleTimeoutMs / 2, 10), 1000);
+      this.#sweeper = setInterval(this.#sweep, period);
+      Deno.unrefTimer(this.#sweeper);
+    }
+  }
+
+  discard(conn: Http1Connection): void {
+    if (conn.state === "gone") return;
+    if (conn.state === "idle") this.#idle.splice(this.#idle.lastIndexOf(conn), 1);
+    conn.state = "gone";
+    conn.close();
+    this.#open--;
+    this.#serveQueue();
+  }
+
+  stats(): PoolStats {
+    const idle = this.#idle.length;
+    return {
+      idle,
+      active: this.#open - idle,
+      connects: this.#connects,
+      reuses: this.#reuses,
+      waits: this.#waits,
+      queued: this.#queued,
+    };
+  }
+
+  /** Closes idle connections and stops the sweeper; busy ones are closed when their exchange ends. */
+  close(): void {
+    this.#closed = true;
+    for (const conn of [...this.#idle]) this.discard(conn);
+    this.#stopSweeper();
+  }
+
+  async #connect(request: UpstreamRequest): Promise<Http1Connection> {
+    let socket: Deno.Conn;
+    try {
+      socket = await dialBackend(
+        this.#target,
+        request.connectTimeoutMs,
+        request.signal,
+        this.#settings.caCerts,
+      );
+    } catch (err) {
+      this.#open--;
+      this.#serveQueue();
+      throw err;
+    }
+    this.#connects++;
+    return new Http1Connection(socket, this, this.#target.key, this.#settings.maxBufferBytes);
+  }
+
+  #fresh(conn: Http1Connection, now: number): boolean {
+    return now - conn.idleSince < this.#settings.idleTimeoutMs &&
+      now - conn.createdAt < this.#settings.maxAgeMs;
+  }
+
+  #expireIdle(): void {
+    const now = Date.now();
+    const idle = this.#idle;
+    for (let i = idle.length - 1; i >= 0; i--) {
+      if (!this.#fresh(idle[i], now)) this.discard(idle[i]);
+    }
+    if (idle.length === 0) this.#stopSweeper();
+  }
+
+  #stopSweeper(): void {
+    if (this.#sweeper !== undefined) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+
+  // A freed slot goes to the longest-waiting request, which opens its own connection.
+  #serveQueue(): void {
+    if (this.#queued === 0 || this.#open >= this.#settings.maxConnections) return;
+    const waiter = this.#dequeue();
+    if (waiter === null) return;
+    this.#open++;
+    this.#connect(waiter.request).then(waiter.resolve, waiter.reject);
+  }
+
+  #enqueue(waiter: Waiter): void {
+    const signal = waiter.request.signal;
+    if (signal !== undefined) {
+      waiter.onAbort = () => {
+        if (waiter.done) return;
+        waiter.done = true;
+        if (--this.#queued === 0) {
+          this.#queue = [];
+          this.#queueHead = 0;
+        }
+        waiter.reject(
+          new UpstreamError(
+            "aborted",
+            `Cannot reach backend "${this.#target.key}": the client went away while waiting for a connection`,
+            false,
+          ),
+        );
+      };
+      signal.addEventListener("abort", waiter.onAbort, { once: true });
+    }
+    this.#queue.push(waiter);
+    this.#queued++;
+  }
+
+  #dequeue(): Waiter | null {
+    while (this.#queued > 0 && this.#queueHead < this.#queue.length) {
+      const waiter = this.#queue[this.#queueHead++];
+      if (waiter.done) continue;
+      waiter.done = true;
+      this.#queued--;
+      if (waiter.onAbort !== null) waiter.request.signal!.removeEventListener("abort", waiter.onAbort);
+      this.#compactQueue();
+      return waiter;
+    }
+    this.#compactQueue();
+    return null;
+  }
+
+  #compactQueue(): void {
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue = [];
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
+  }
+}

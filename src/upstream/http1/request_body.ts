@@ -1,0 +1,73 @@
+import { UpstreamError } from "../client.ts";
+import type { Http1Connection } from "./http1_connection.ts";
+import type { PreparedRequest } from "./request_head.ts";
+
+const LAST_CHUNK = new TextEncoder().encode("0\r\n\r\n");
+
+/**
+ * Streams a ReadableStream request body chunk by chunk, never buffering it whole: exactly `streamLength` bytes
+ * when the request declared a length (a mismatch is an error, the framing would be wrong), otherwise as chunked
+ * transfer coding (RFC 9112 §7.1). On failure the client's stream is cancelled.
+ */
+export async function writeStreamBody(conn: Http1Connection, prepared: PreparedRequest): Promise<void> {
+  const reader = prepared.stream!.getReader();
+  prepared.streamStarted = true;
+  const length = prepared.streamLength;
+  let sent = 0;
+  try {
+    for (;;) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (err) {
+        throw new UpstreamError(
+          "aborted",
+          `Cannot send request body to backend "${conn.key}": reading the client's body failed: ${err}`,
+          true,
+          { cause: err },
+        );
+      }
+      if (result.done) break;
+      const chunk = result.value;
+      if (chunk.length === 0) continue;
+      sent += chunk.length;
+      if (length === -1) {
+        await conn.write(frameChunk(chunk));
+      } else if (sent > length) {
+        throw lengthMismatch(conn, length, "longer");
+      } else {
+        await conn.write(chunk);
+      }
+    }
+    if (length === -1) await conn.write(LAST_CHUNK);
+    else if (sent < length) throw lengthMismatch(conn, length, "shorter");
+  } catch (err) {
+    reader.cancel(err).catch(ignore);
+    throw err;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+// One write per chunk: size line, data and CRLF copied together.
+function frameChunk(chunk: Uint8Array): Uint8Array {
+  const size = chunk.length.toString(16);
+  const framed = new Uint8Array(size.length + 2 + chunk.length + 2);
+  for (let i = 0; i < size.length; i++) framed[i] = size.charCodeAt(i);
+  framed[size.length] = 13;
+  framed[size.length + 1] = 10;
+  framed.set(chunk, size.length + 2);
+  framed[framed.length - 2] = 13;
+  framed[framed.length - 1] = 10;
+  return framed;
+}
+
+function lengthMismatch(conn: Http1Connection, length: number, how: string): UpstreamError {
+  return new UpstreamError(
+    "protocol",
+    `Cannot send request body to backend "${conn.key}": the body is ${how} than its content-length of ${length} bytes`,
+    true,
+  );
+}
+
+function ignore(): void {}
