@@ -7,6 +7,8 @@ import { loadConfigFile } from "./src/config/load.ts";
 import { formatProblems } from "./src/config/problems.ts";
 import { summarizeConfig } from "./src/config/summary.ts";
 import { createLogger, type LogFormat, parseLogLevel } from "./src/observe/logger.ts";
+import { ConfigStore } from "./src/runtime/config_store.ts";
+import { startControlPlane } from "./src/runtime/control_plane.ts";
 import { Gateway } from "./src/runtime/gateway.ts";
 import { VERSION } from "./src/runtime/version.ts";
 
@@ -24,6 +26,9 @@ Environment:
   KAIROS_HOST         listen address (default 0.0.0.0)      KAIROS_PORT  listen port (default 5900)
   KAIROS_LOG_LEVEL    debug|info|warn|error (default info; RUST_LOG is accepted as a fallback)
   KAIROS_LOG_FORMAT   json|pretty (default json)
+  KAIROS_ADMIN_HOST   admin listener address (default 127.0.0.1)   KAIROS_ADMIN_PORT  (default 5901)
+  KAIROS_ADMIN_TOKEN  admin API bearer token (required when the admin address is not loopback)
+  KAIROS_WATCH_CONFIG 0 turns off reloading when the config file changes (SIGHUP and the API still reload)
 `;
 
 interface CliArgs {
@@ -166,7 +171,12 @@ async function main(argv: readonly string[]): Promise<number> {
         if (!next.ok) throw new Error(formatProblems(next.errors));
         return next.config;
       },
+      // Installed by start(), after `store` exists.
+      onReloadSignal: (): Promise<unknown> => store.reloadFromFile("signal"),
     });
+    // The store owns the file from here on: SIGHUP, file changes and the admin API all go through it.
+    const store: ConfigStore = new ConfigStore({ path: configPath, loaded, target: gateway, logger });
+    await startControlPlane({ gateway, store, logger, env });
     gateway.start();
   } catch (err) {
     logger.error("cannot start", { error: (err as Error).message });

@@ -13,6 +13,8 @@ if (!out) throw new TypeError("Cannot write configs as no output directory was g
 const base = JSON.parse(await Deno.readTextFile(new URL("./harness/conf/gateway.example.json", import.meta.url)));
 delete base._comment;
 const server = { access_log: false, upstream_client: "http1" };
+// Several gateways run side by side: none may claim the admin port.
+base.admin = { enabled: false };
 const secret = "kairos-benchmark-secret-0123456789abcdef";
 
 const write = (name: string, config: unknown) => Deno.writeTextFile(`${out}/${name}`, JSON.stringify(config, null, 2));

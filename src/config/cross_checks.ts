@@ -41,7 +41,8 @@ function checkJwt(config: Config, sink: ProblemLists): void {
   const jwt = config.jwt;
   if (!jwt) {
     config.routers.forEach((route, i) => {
-      if (route.auth_required) {
+      // A route protected by API keys alone needs no jwt section.
+      if (route.auth_required && !route.auth?.api_keys) {
         sink.errors.push(problemAt(
           ["routers", i, "auth_required"],
           "JWT configuration is required when routes have auth_required=true",

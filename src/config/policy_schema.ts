@@ -139,6 +139,7 @@ export const requestTransformationSchema = z.strictObject({
 export const responseTransformationSchema = z.strictObject({
   headers: z.array(headerAction).default([]),
   status_code_mappings: z.array(z.strictObject({
+    // 1xx are refused when the mapping compiles (interim responses are never a final status).
     from: z.int().min(100).max(599),
     to: z.int().min(100).max(599),
     condition: z.string().nullish(),

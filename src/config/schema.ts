@@ -26,10 +26,16 @@ const ms = (def: number) => z.int().min(0).default(def);
 const positiveMs = (def: number) => z.int().min(1).default(def);
 
 export const backendSchema = z.strictObject({
-  host: z.string().min(1).describe("Backend address with scheme: http://, https://, ws://, wss://, ftp:// or a bare IP for dns"),
+  host: z.string().min(1).describe(
+    "Backend address with scheme: http://, https://, ws://, wss://, ftp:// or a bare IP for dns",
+  ),
   port: port.describe("Backend TCP/UDP port"),
-  weight: z.int().min(1, "expected a weight of at least 1").default(1).describe("Share for the weighted strategy"),
-  health_check_path: z.string().startsWith("/").nullish().describe("Enables active health checks on this path"),
+  weight: z.int().min(1, "expected a weight of at least 1").default(1).describe(
+    "Share for the weighted strategy",
+  ),
+  health_check_path: z.string().startsWith("/").nullish().describe(
+    "Enables active health checks on this path",
+  ),
 });
 
 export const retrySchema = z.strictObject({
@@ -63,6 +69,28 @@ export const healthCheckSchema = z.strictObject({
   healthy_threshold: z.int().min(1).default(2),
 });
 
+const MIB = 1024 * 1024;
+
+/**
+ * Per-route WebSocket options (`protocol: "websocket"`). The defaults keep a quiet but healthy
+ * connection open indefinitely: pings, not an idle timer, find dead peers.
+ */
+export const websocketSchema = z.strictObject({
+  max_message_bytes: z.int().min(1).max(64 * MIB, "expected at most 64 MiB (Deno's own frame limit)")
+    .default(16 * MIB).describe("Largest message either way; a bigger one closes the sender with 1009"),
+  max_buffered_bytes: z.int().min(1024).default(16 * MIB).describe(
+    "Bytes queued toward a slow reader before the gateway acts: a slow backend closes the client with " +
+      "1008; a slow client pauses reading from the backend",
+  ),
+  idle_timeout_ms: ms(0).describe("Close after this long without a message either way (0: never)"),
+  ping_interval_ms: ms(30000).describe(
+    "Ping each side after this much silence; no answer within another interval closes (0: no pings)",
+  ),
+  access_token_query: z.boolean().default(false).describe(
+    "Accept `?access_token=` as the Bearer token (browsers cannot set headers on a WebSocket)",
+  ),
+});
+
 export const routeSchema = z.strictObject({
   external_path: z.string().startsWith("/", "External path must start with '/'"),
   internal_path: z.string().startsWith("/", "Internal path must start with '/'"),
@@ -87,6 +115,7 @@ export const routeSchema = z.strictObject({
   ip_filter: ipFilterSchema.optional(),
   security_headers: securityHeadersSchema.optional(),
   ai_policy: aiPolicySchema.optional(),
+  websocket: websocketSchema.optional().describe("WebSocket limits, timeouts and pings (websocket routes)"),
 });
 
 export const serverSchema = z.strictObject({
@@ -107,6 +136,9 @@ export const adminSchema = z.strictObject({
   host: z.string().default("127.0.0.1"),
   port: port.default(5901),
   token: z.string().min(16, "admin token must be at least 16 characters").optional(),
+  allowed_origins: z.array(z.string()).default([]).describe(
+    "Browser origins (e.g. https://ops.example) allowed to call the admin API besides its own",
+  ),
 });
 
 export const configSchema = z.strictObject({
@@ -128,6 +160,7 @@ export const configSchema = z.strictObject({
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type BackendConfig = z.output<typeof backendSchema>;
+export type WebSocketConfig = z.output<typeof websocketSchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
 export type CircuitBreakerConfig = z.output<typeof circuitBreakerSchema>;
 export type HealthCheckConfig = z.output<typeof healthCheckSchema>;

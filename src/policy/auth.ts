@@ -5,6 +5,7 @@
  * On success `ctx.claims` is set (an API key yields `{sub: <key id>}`), claim rules are checked (403),
  * chosen claims are forwarded as upstream headers and `Authorization` is stripped when asked.
  */
+import { queryBearer } from "../protocols/websocket/access_rules.ts";
 import type { AuthConfig, JwtConfig } from "../config/policy_schema.ts";
 import type { RouteConfig } from "../config/schema.ts";
 import type { RequestContext, RequestStage } from "../proxy/context.ts";
@@ -29,6 +30,8 @@ export interface AuthStageOptions {
   /** The verifier for `jwt` (shared by the routes of a snapshot). */
   readonly verifier: JwtVerifier | undefined;
   readonly log: Log;
+  /** Also accept `?access_token=` (browsers cannot set headers on a WebSocket). */
+  readonly tokenInQuery?: boolean;
 }
 
 const REALM = 'Bearer realm="kairos"';
@@ -41,6 +44,7 @@ export function routeAuth(route: RouteConfig): AuthConfig | undefined {
 /** Compiles the stage (undefined for an open route). `path` is the route's config path. */
 export function compileAuth(options: AuthStageOptions, path: string): RequestStage | undefined {
   const { auth, verifier, log } = options;
+  const tokenInQuery = options.tokenInQuery ?? false;
   const apiKeys: ApiKeyMatcher | undefined = auth?.api_keys
     ? compileApiKeys(auth.api_keys, `${path}.auth.api_keys`)
     : undefined;
@@ -84,7 +88,8 @@ export function compileAuth(options: AuthStageOptions, path: string): RequestSta
       apiKeys!.strip(ctx);
       claims = { sub: id };
     } else {
-      const header = ctx.request.headers.get("authorization");
+      const header = ctx.request.headers.get("authorization") ??
+        (tokenInQuery ? queryBearer(ctx.query) : null);
       if (!verifier) return unauthorized(ctx, "Missing API key");
       if (header === null) return unauthorized(ctx, "Missing Authorization header");
       // RFC 9110 §11.1: the auth scheme is case-insensitive.

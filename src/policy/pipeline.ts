@@ -56,6 +56,7 @@ export function compileRoutePipeline(route: RouteConfig, config: Config, deps: P
     jwt: config.jwt,
     verifier: config.jwt ? sharedVerifier(config.jwt, deps) : undefined,
     log: deps.log,
+    tokenInQuery: route.protocol === "websocket" && route.websocket?.access_token_query === true,
   }, path));
 
   const limiters: Limiter[] = [];

@@ -28,6 +28,8 @@ export interface GatewayOptions {
   readonly logger: Logger;
   /** Where `reload()` rereads the config from. */
   readonly loadConfig?: () => Promise<Config>;
+  /** What SIGHUP runs instead of `reload()` (the config store, which also tracks the file's document). */
+  readonly onReloadSignal?: () => Promise<unknown>;
 }
 
 export interface ReloadOutcome {
@@ -59,7 +61,9 @@ export class Gateway {
     this.#options = options;
     this.logger = options.logger;
     this.metrics = createGatewayMetrics(this.registry);
-    this.client = options.config.server.upstream_client === "http1" ? createHttp1Client() : createFetchClient();
+    this.client = options.config.server.upstream_client === "http1"
+      ? createHttp1Client()
+      : createFetchClient();
     const logger = this.logger;
     this.#policy = {
       rateLimitStore: createMemoryRateLimitStore(),
@@ -67,7 +71,11 @@ export class Gateway {
       log: (level: LogLevel, msg: string, fields?: Record<string, unknown>) => logger[level](msg, fields),
     };
     this.#accessLog = options.config.server.access_log ? createAccessLog() : undefined;
-    this.#websockets = createWebSocketProxy({ logger: this.logger, metrics: this.metrics });
+    this.#websockets = createWebSocketProxy({
+      logger: this.logger,
+      metrics: this.metrics,
+      registry: this.registry,
+    });
     this.#snapshot = buildSnapshot(options.config, 1, this.#snapshotDeps());
     this.#configText = JSON.stringify(options.config);
     this.#health = new HealthChecker({
@@ -128,7 +136,10 @@ export class Gateway {
     }, handler);
     this.#listen("SIGTERM", () => this.shutdown("SIGTERM"));
     this.#listen("SIGINT", () => this.shutdown("SIGINT"));
-    if (Deno.build.os !== "windows") this.#listen("SIGHUP", () => void this.reload());
+    if (Deno.build.os !== "windows") {
+      const onSignal = this.#options.onReloadSignal ?? (() => this.reload());
+      this.#listen("SIGHUP", () => void onSignal());
+    }
   }
 
   /** Prometheus text for the whole registry, with backend gauges refreshed from live state. */
@@ -191,12 +202,16 @@ export class Gateway {
     const grace = this.#snapshot.config.server.shutdown_grace_ms;
     this.logger.info("shutting down", { reason, grace_ms: grace });
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const graceOver = new Promise<"timeout">((resolve) => timer = setTimeout(() => resolve("timeout"), grace));
+    const graceOver = new Promise<"timeout">((resolve) =>
+      timer = setTimeout(() => resolve("timeout"), grace)
+    );
+    // server.shutdown() drops upgraded sockets without a close frame, so close WebSockets first, with
+    // 1001 on both legs, while HTTP requests drain.
+    const websockets = this.#websockets.closeAll(1001, "gateway shutting down");
     const result = await Promise.race([this.#server?.shutdown().then(() => "drained" as const), graceOver]);
     clearTimeout(timer);
     if (result === "timeout") this.logger.warn("grace period over; closing remaining connections");
-    // Deno's server.shutdown() does not wait for upgraded WebSockets: close them ourselves.
-    await this.#websockets.closeAll(1001, "gateway shutting down");
+    await websockets;
     this.close();
     this.logger.info("stopped", { result });
     Deno.exit(0);

@@ -33,7 +33,10 @@ export interface HandlerState {
   readonly websocket?: (ctx: RequestContext, route: CompiledRoute) => Promise<Response> | Response;
 }
 
-export type GatewayHandler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response>;
+export type GatewayHandler = (
+  request: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Promise<Response>;
 
 export function createRequestHandler(state: HandlerState): GatewayHandler {
   return async function handleRequest(request, info) {
@@ -75,7 +78,10 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
         NO_ROUTE,
       );
     } else {
-      return record.fail(new GatewayError(404, "route_not_found", `No route found for path: ${path}`), NO_ROUTE);
+      return record.fail(
+        new GatewayError(404, "route_not_found", `No route found for path: ${path}`),
+        NO_ROUTE,
+      );
     }
 
     const config = route.config;
@@ -122,7 +128,11 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
       const upstream = result.response;
       const headers = stripResponseHopByHop(new Headers(upstream.headers));
       headers.set("x-request-id", requestId);
-      let response = new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
+      let response = new Response(upstream.body, {
+        status: upstream.status,
+        statusText: upstream.statusText,
+        headers,
+      });
       const responseStages = route.pipeline.response;
       for (let i = 0; i < responseStages.length; i++) response = responseStages[i](ctx, response);
       return record.finishProxied(response, route, result.backend, result.attempts, info.completed);

@@ -172,7 +172,7 @@ export class RequestRecord implements ProxyObserver {
       method: this.#request.method,
       path: this.#path,
       route: this.#routeId || "(none)",
-      backend: this.#backend?.key ?? null,
+      backend: this.#backend?.key ?? this.context?.backend ?? null,
       status: this.#status,
       durationMs: duration,
       bytesIn,

@@ -94,7 +94,9 @@ function compileRoute(
     config: route,
     template: compileTemplate(route.internal_path),
     pipeline: compileRoutePipeline(route, config, deps.policy),
-    balancer: createBalancer(route.load_balancing_strategy, states, { weights: route.backends.map((b) => b.weight) }),
+    balancer: createBalancer(route.load_balancing_strategy, states, {
+      weights: route.backends.map((b) => b.weight),
+    }),
     backends: states,
     retry: route.retry,
     maxAttempts: maxAttempts(route.retry),

@@ -169,12 +169,6 @@ Deno.test("cross-checks accept valid edge cases", async (t) => {
       }),
     ],
     [
-      "status condition left alone",
-      configWith({
-        response_transformation: { status_code_mappings: [{ from: 404, to: 200, condition: "((" }] },
-      }),
-    ],
-    [
       "same path, disjoint methods",
       configWithRoutes([{ external_path: "/a/{x}", internal_path: "/" }, {
         external_path: "/a/{y}",
@@ -189,6 +183,14 @@ Deno.test("cross-checks accept valid edge cases", async (t) => {
       assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
     });
   }
+});
+
+Deno.test("validateConfig() reports a bad status-mapping condition with its path", () => {
+  const result = check(configWith({
+    response_transformation: { status_code_mappings: [{ from: 404, to: 200, condition: "((" }] },
+  }));
+  assert.ok(!result.ok);
+  assert.equal(result.errors[0].path, "routers[0].response_transformation.status_code_mappings[0].condition");
 });
 
 Deno.test("cross-checks reject two routes with the same path shape and a shared method", () => {

@@ -1,7 +1,6 @@
 import { type UpstreamClient, UpstreamError, type UpstreamRequest, type UpstreamTarget } from "../client.ts";
 import { ConnectionPool, type PoolSettings, type PoolStats } from "./connection_pool.ts";
 import { exchange, type ExchangeLimits } from "./exchange.ts";
-import type { Http1Connection } from "./http1_connection.ts";
 import { type PreparedRequest, prepareRequest } from "./request_head.ts";
 
 export type { PoolStats } from "./connection_pool.ts";
@@ -47,28 +46,36 @@ export function createHttp1Client(options: Http1ClientOptions = {}): Http1Client
   };
   const pools = new Map<string, ConnectionPool>();
 
-  async function send(target: UpstreamTarget, request: UpstreamRequest): Promise<Response> {
-    if (request.signal?.aborted) {
-      throw new UpstreamError(
-        "aborted",
-        `Cannot send request to backend "${target.key}": the client went away`,
-        false,
-      );
-    }
-    const prepared = prepareRequest(target, request, limits.smallBodyThreshold);
-    let pool = pools.get(target.key);
-    if (pool === undefined) {
-      pool = new ConnectionPool(target, settings);
-      pools.set(target.key, pool);
-    }
-    const conn = pool.takeIdle() ?? await pool.open(request);
+  // Not async: with a pooled connection at hand, the exchange's promise is the only one per request.
+  function send(target: UpstreamTarget, request: UpstreamRequest): Promise<Response> {
     try {
-      return await exchange(conn, prepared, request, limits);
+      if (request.signal?.aborted) {
+        throw new UpstreamError(
+          "aborted",
+          `Cannot send request to backend "${target.key}": the client went away`,
+          false,
+        );
+      }
+      const prepared = prepareRequest(target, request, limits.smallBodyThreshold);
+      let pool = pools.get(target.key);
+      if (pool === undefined) {
+        pool = new ConnectionPool(target, settings);
+        pools.set(target.key, pool);
+      }
+      const conn = pool.takeIdle();
+      if (conn !== null) return exchange(conn, prepared, request, limits, pool);
+      return openAndExchange(pool, prepared, request);
     } catch (err) {
-      if (!isStale(err, conn, prepared)) throw err;
-      // Retry once, on a new connection: the other idle sockets may be just as stale.
-      return await exchange(await pool.open(request), prepared, request, limits);
+      return Promise.reject(err);
     }
+  }
+
+  async function openAndExchange(
+    pool: ConnectionPool,
+    prepared: PreparedRequest,
+    request: UpstreamRequest,
+  ): Promise<Response> {
+    return await exchange(await pool.open(request), prepared, request, limits, pool);
   }
 
   function stats(key?: string): PoolStats {
@@ -91,13 +98,6 @@ export function createHttp1Client(options: Http1ClientOptions = {}): Http1Client
   }
 
   return { name: "http1", send, close, stats };
-}
-
-// A pooled socket the backend closed while it sat idle fails before any response byte. Replaying is safe only
-// when the body can be sent again.
-function isStale(err: unknown, conn: Http1Connection, prepared: PreparedRequest): boolean {
-  return err instanceof UpstreamError && err.kind === "reset" && conn.exchanges > 1 && !conn.gotBytes &&
-    (prepared.stream === null || !prepared.streamStarted);
 }
 
 function positive(

@@ -9,7 +9,13 @@ export interface ConnectionOwner {
   discard(conn: Http1Connection): void;
 }
 
-type TimerPhase = "first_byte" | "body_idle";
+type TimerPhase = "first_byte" | "body_idle" | "send_idle";
+
+const TIMED_OUT: Record<TimerPhase, [action: string, what: string]> = {
+  first_byte: ["read response from", "no response head within"],
+  body_idle: ["read response body from", "no data for"],
+  send_idle: ["send request body to", "it accepted no data for"],
+};
 
 /**
  * One keep-alive socket to a backend and its reusable read buffer (`buf[start, end)` holds unread bytes). It
@@ -30,6 +36,10 @@ export class Http1Connection {
   gotBytes = false;
   /** Whether a write of the current exchange was attempted. */
   requestSent = false;
+  /** Whether the current exchange is done sending and waits for (or reads) the response. */
+  receiving = false;
+  /** How many bytes of an incomplete response head were already scanned. */
+  scanned = 0;
   buf: Uint8Array<ArrayBuffer>;
   start = 0;
   end = 0;
@@ -38,13 +48,21 @@ export class Http1Connection {
   readonly #maxBuffer: number;
   #closed = false;
   #pending: Promise<number | null> | null = null;
+  // The phase deadline (0 when disarmed) and the timer that checks it. Re-arming only moves the deadline: the
+  // pending timer, when it fires, re-schedules itself for the rest, so the hot path creates no timer at all.
+  #deadline = 0;
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #timerAt = 0;
   #timerPhase: TimerPhase = "first_byte";
   #timerMs = 0;
   #failure: TimerPhase | "aborted" | null = null;
   #signal: AbortSignal | null = null;
   readonly #onTimer = (): void => {
     this.#timer = undefined;
+    if (this.#deadline === 0) return;
+    const left = this.#deadline - Date.now();
+    if (left > 0) return this.#schedule(left);
+    this.#deadline = 0;
     this.#failure = this.#timerPhase;
     this.close();
   };
@@ -69,9 +87,14 @@ export class Http1Connection {
     this.keepAlive = true;
     this.gotBytes = false;
     this.requestSent = false;
+    this.receiving = false;
+    this.scanned = 0;
+    this.#failure = null;
     if (signal !== null) {
       this.#signal = signal;
       signal.addEventListener("abort", this);
+      // It may have fired while a queued request was being handed this connection.
+      if (signal.aborted) this.handleEvent();
     }
   }
 
@@ -82,47 +105,71 @@ export class Http1Connection {
     this.close();
   }
 
-  /** Starts the timer of a phase; when it fires the socket is closed and reads fail with a timeout. */
+  /** Starts the deadline of a phase; when it passes the socket is closed and reads fail with a timeout. */
   arm(phase: TimerPhase, ms: number): void {
     this.#timerPhase = phase;
     this.#timerMs = ms;
-    this.#timer = setTimeout(this.#onTimer, ms);
+    this.#deadline = Date.now() + ms;
+    if (this.#timer === undefined) this.#schedule(ms);
+    else if (this.#timerAt > this.#deadline) {
+      clearTimeout(this.#timer);
+      this.#schedule(ms);
+    }
   }
 
   disarm(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
+    this.#deadline = 0;
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
+  /**
+   * Hot-path write: resolves to the number of bytes written, which may be short; finish with `write()`.
+   * Failures reject with the raw error, for `toUpstreamError()`.
+   */
+  writeSome(bytes: Uint8Array): Promise<number> {
+    this.requestSent = true;
+    return this.#socket.write(bytes);
+  }
+
+  /** Writes all of `bytes`; with `idleTimeoutMs`, fails when the backend accepts nothing for that long. */
+  async write(bytes: Uint8Array, idleTimeoutMs = 0): Promise<void> {
     this.requestSent = true;
     try {
-      let written = await this.#socket.write(bytes);
-      while (written < bytes.length) written += await this.#socket.write(bytes.subarray(written));
+      for (let written = 0; written < bytes.length;) {
+        if (idleTimeoutMs > 0) this.arm("send_idle", idleTimeoutMs);
+        written += await this.#socket.write(written === 0 ? bytes : bytes.subarray(written));
+      }
     } catch (err) {
-      throw this.#ioError(err, "send request to");
+      throw this.#ioError(err);
     }
+    if (idleTimeoutMs > 0) this.disarm();
     if (this.#failure !== null) throw this.failure();
   }
 
-  /** Reads more bytes into `buf` after `end`; false at end of stream. */
-  async fill(): Promise<boolean> {
-    const pending = this.#pending ?? this.#startRead();
-    let n: number | null;
-    try {
-      n = await pending;
-    } catch (err) {
-      this.#pending = null;
-      throw this.#ioError(err, "read response from");
-    }
+  /**
+   * Hot-path read: starts (or joins the pending) read into `buf` after `end`; hand its result to `took()`.
+   * Failures reject with the raw error, for `toUpstreamError()`.
+   */
+  read(): Promise<number | null> {
+    return this.#pending ?? this.#startRead();
+  }
+
+  /** Accounts for a read that `read()` started; false at end of stream. */
+  took(n: number | null): boolean {
     this.#pending = null;
     if (this.#failure !== null) throw this.failure();
     if (n === null) return false;
     this.end += n;
     this.gotBytes = true;
     return true;
+  }
+
+  /** Reads more bytes into `buf` after `end`; false at end of stream. */
+  async fill(): Promise<boolean> {
+    try {
+      return this.took(await this.read());
+    } catch (err) {
+      throw this.toUpstreamError(err);
+    }
   }
 
   /** Resolves once a read (started now if none is pending) has settled; `fill()` then takes its result. */
@@ -136,7 +183,7 @@ export class Http1Connection {
     try {
       n = await this.#socket.read(target);
     } catch (err) {
-      throw this.#ioError(err, "read response from");
+      throw this.#ioError(err);
     }
     if (this.#failure !== null) throw this.failure();
     if (n !== null) this.gotBytes = true;
@@ -166,6 +213,11 @@ export class Http1Connection {
   }
 
   close(): void {
+    this.#deadline = 0;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     if (this.#closed) return;
     this.#closed = true;
     try {
@@ -175,24 +227,18 @@ export class Http1Connection {
 
   /** The error for a timer or abort that ended the exchange. */
   failure(): UpstreamError {
-    if (this.#failure === "first_byte") {
+    if (this.#failure === "aborted" || this.#failure === null) {
       return new UpstreamError(
-        "timeout",
-        `Cannot read response from backend "${this.key}": no response head within ${this.#timerMs} ms`,
-        true,
+        "aborted",
+        `Cannot finish exchange with backend "${this.key}": the client went away`,
+        this.requestSent,
       );
     }
-    if (this.#failure === "body_idle") {
-      return new UpstreamError(
-        "timeout",
-        `Cannot read response body from backend "${this.key}": no data for ${this.#timerMs} ms`,
-        true,
-      );
-    }
+    const [action, what] = TIMED_OUT[this.#failure];
     return new UpstreamError(
-      "aborted",
-      `Cannot finish exchange with backend "${this.key}": the client went away`,
-      this.requestSent,
+      "timeout",
+      `Cannot ${action} backend "${this.key}": ${what} ${this.#timerMs} ms`,
+      true,
     );
   }
 
@@ -211,7 +257,14 @@ export class Http1Connection {
         true,
       );
     }
-    return this.#ioError(err, "read response from");
+    return this.#ioError(err);
+  }
+
+  #schedule(ms: number): void {
+    this.#timerAt = Date.now() + ms;
+    this.#timer = setTimeout(this.#onTimer, ms);
+    // A pooled socket may keep a stale timer until it fires; that must not keep the process alive.
+    Deno.unrefTimer(this.#timer);
   }
 
   #startRead(): Promise<number | null> {
@@ -245,10 +298,9 @@ export class Http1Connection {
       this.#signal.removeEventListener("abort", this);
       this.#signal = null;
     }
-    this.#failure = null;
   }
 
-  #ioError(err: unknown, action: string): UpstreamError {
+  #ioError(err: unknown): UpstreamError {
     if (this.#failure !== null) return this.failure();
     if (err instanceof UpstreamError) return err;
     let detail: string;
@@ -256,6 +308,7 @@ export class Http1Connection {
     else if (err instanceof Deno.errors.BrokenPipe) detail = "connection closed";
     else if (this.#closed || err instanceof Deno.errors.BadResource) detail = "connection closed";
     else detail = err instanceof Error ? err.message : String(err);
+    const action = this.receiving ? "read response from" : "send request to";
     return new UpstreamError("reset", `Cannot ${action} backend "${this.key}": ${detail}`, this.requestSent, {
       cause: err,
     });

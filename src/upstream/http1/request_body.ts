@@ -7,9 +7,14 @@ const LAST_CHUNK = new TextEncoder().encode("0\r\n\r\n");
 /**
  * Streams a ReadableStream request body chunk by chunk, never buffering it whole: exactly `streamLength` bytes
  * when the request declared a length (a mismatch is an error, the framing would be wrong), otherwise as chunked
- * transfer coding (RFC 9112 §7.1). On failure the client's stream is cancelled.
+ * transfer coding (RFC 9112 §7.1). Each write fails after `idleTimeoutMs` without progress. On failure the
+ * client's stream is cancelled.
  */
-export async function writeStreamBody(conn: Http1Connection, prepared: PreparedRequest): Promise<void> {
+export async function writeStreamBody(
+  conn: Http1Connection,
+  prepared: PreparedRequest,
+  idleTimeoutMs: number,
+): Promise<void> {
   const reader = prepared.stream!.getReader();
   prepared.streamStarted = true;
   const length = prepared.streamLength;
@@ -32,14 +37,14 @@ export async function writeStreamBody(conn: Http1Connection, prepared: PreparedR
       if (chunk.length === 0) continue;
       sent += chunk.length;
       if (length === -1) {
-        await conn.write(frameChunk(chunk));
+        await conn.write(frameChunk(chunk), idleTimeoutMs);
       } else if (sent > length) {
         throw lengthMismatch(conn, length, "longer");
       } else {
-        await conn.write(chunk);
+        await conn.write(chunk, idleTimeoutMs);
       }
     }
-    if (length === -1) await conn.write(LAST_CHUNK);
+    if (length === -1) await conn.write(LAST_CHUNK, idleTimeoutMs);
     else if (sent < length) throw lengthMismatch(conn, length, "shorter");
   } catch (err) {
     reader.cancel(err).catch(ignore);

@@ -23,7 +23,6 @@ const REQUEST_TARGET = /^[\x21-\x7e]+$/;
 // The splitting and smuggling defence: a field that contains one of these would end the line early.
 const LINE_BREAKING = /[\r\n\0]/;
 const DIGITS = /^\d{1,15}$/;
-const NON_ASCII = /[\x80-\uffff]/;
 const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
 const KNOWN_METHODS = new Set([
   "GET",
@@ -114,13 +113,14 @@ export function prepareRequest(
 }
 
 // Field values are byte strings (fetch's ByteString): chars U+0080–U+00FF are single bytes, not UTF-8.
+// For ASCII, which nearly every head is, UTF-8 is the same; only when encodeInto shows a char that took more
+// than one byte is the head rewritten byte by byte.
 function encodeHead(head: string, extra: number): Uint8Array {
   const bytes = new Uint8Array(head.length + extra);
-  if (!NON_ASCII.test(head)) {
-    encoder.encodeInto(head, bytes);
-    return bytes;
+  const { read, written } = encoder.encodeInto(head, bytes);
+  if (read !== head.length || written !== head.length) {
+    for (let i = 0; i < head.length; i++) bytes[i] = head.charCodeAt(i);
   }
-  for (let i = 0; i < head.length; i++) bytes[i] = head.charCodeAt(i);
   return bytes;
 }
 

@@ -36,6 +36,32 @@ Deno.test("send() reports a refused connection as not sent, naming the backend",
   }
 });
 
+Deno.test("send() reports a connect timeout when the backend's accept queue is full", async () => {
+  // Linux drops SYNs to a listener whose accept queue is full, so a connect there hangs.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0, tcpBacklog: 1 });
+  const target = localTarget(listener.addr.port);
+  const fillers: Deno.Conn[] = [];
+  const client = createHttp1Client();
+  try {
+    for (let i = 0; i < 8; i++) {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), 200);
+      const conn = await Deno.connect({ port: target.port, signal: controller.signal }).catch(() => null);
+      clearTimeout(timer);
+      if (conn === null) break;
+      fillers.push(conn);
+    }
+    const err = await rejection(client.send(target, makeRequest(target, { connectTimeoutMs: 100 })));
+    assert.equal(err.kind, "connect_timeout");
+    assert.equal(err.requestSent, false);
+    assert.equal(err.message, `Cannot reach backend "${target.key}": connect timed out after 100 ms`);
+  } finally {
+    client.close();
+    for (const conn of fillers) conn.close();
+    listener.close();
+  }
+});
+
 Deno.test("send() times out on a backend that dribbles its head (slow loris)", async () => {
   await withBackend(async (conn) => {
     await conn.readRequest();

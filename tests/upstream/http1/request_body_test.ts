@@ -71,6 +71,11 @@ Deno.test("send() frames request bodies and never duplicates host or framing fie
       assert.deepEqual(field(request, "content-length"), []);
       assert.deepEqual(field(request, "transfer-encoding"), []);
     });
+    await t.step("a Latin-1 field value goes out as single bytes", async () => {
+      const request = await send("GET", null, { "x-name": "caf\xe9" });
+      // The backend decodes UTF-8: a lone 0xE9 byte reads as U+FFFD, the UTF-8 form C3 A9 would read as é.
+      assert.match(request.head, /\r\nx-name: caf\ufffd\r\n/);
+    });
     await t.step("a missing host is filled from the target", async () => {
       await (await client.send(target, makeRequest(target, { headers: new Headers({ "x-a": "1" }) }))).text();
       assert.deepEqual(field(seen.at(-1)!, "host"), [target.authority]);
@@ -218,5 +223,22 @@ Deno.test("send() honours Expect: 100-continue", async (t) => {
       );
       assert.equal(await response.text(), "late");
     });
+  });
+});
+
+Deno.test("send() gives up on a backend that stops reading the request body", async () => {
+  let release!: () => void;
+  const done = new Promise<void>((resolve) => release = resolve);
+  await withBackend(async (conn) => {
+    await conn.readHead();
+    await done;
+  }, async (server, client) => {
+    const body = new Uint8Array(32 * 1024 * 1024);
+    const request = makeRequest(server.target, { method: "PUT", body, idleTimeoutMs: 200 });
+    const err = await client.send(server.target, request).then(() => assert.fail("sent"), (e) => e);
+    release();
+    assert.ok(err instanceof UpstreamError);
+    assert.equal(err.kind, "timeout");
+    assert.match(err.message, /accepted no data for 200 ms/);
   });
 });

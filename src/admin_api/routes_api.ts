@@ -1,0 +1,189 @@
+/**
+ * `/api/routes…` with kairos-rs's paths, bodies, response shapes and statuses, except that a change is
+ * applied at once through the store (the same path as a file reload) and persisted, and the reply says so.
+ * A route is named by its `external_path`: `GET /api/routes/api/users/{id}` (braces may be %-encoded).
+ */
+import { formatProblems } from "../config/problems.ts";
+import type { ConfigProblem } from "../config/problems.ts";
+import { ConfigChangeError } from "../runtime/config_change_error.ts";
+import { ApiError } from "./api_error.ts";
+import {
+  type AdminApp,
+  type AdminContext,
+  type AdminDeps,
+  appliedFields,
+  appliedMessage,
+  etag,
+  jsonWithEtag,
+  who,
+} from "./admin_context.ts";
+import { keepIgnoredKeys, restoreRedacted } from "./document_edits.ts";
+import { redactSecrets } from "./redact_secrets.ts";
+import { readBody } from "./request_body.ts";
+
+type Obj = Record<string, unknown>;
+
+const PREFIX = "/api/routes";
+
+function isObject(value: unknown): value is Obj {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** Mounts the routes endpoints on `app`. */
+export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
+  const { store } = deps;
+  const routesOf = (draft: Obj): unknown[] => {
+    if (!Array.isArray(draft.routers)) draft.routers = [];
+    return draft.routers as unknown[];
+  };
+  const indexOf = (path: string) => store.config.routers.findIndex((r) => r.external_path === path);
+
+  app.get(PREFIX, (c) => {
+    const routes = store.config.routers;
+    return jsonWithEtag(c, 200, {
+      success: true,
+      message: `Found ${routes.length} routes`,
+      routes: redactSecrets(routes),
+    }, store.version);
+  });
+
+  app.post(`${PREFIX}/validate`, async (c) => {
+    const body = (await readBody(c.req.raw)).value;
+    const route = isObject(body) && "route" in body ? body.route : body;
+    const path = isObject(route) ? route.external_path : undefined;
+    const document = structuredClone(store.document) as Obj;
+    const routes = routesOf(document);
+    const index = typeof path === "string" ? indexOf(path) : -1;
+    const at = index >= 0 ? index : routes.length;
+    routes[at] = route;
+    let result;
+    try {
+      result = store.validate(restoreRedacted(document, store.document));
+    } catch (err) {
+      if (!(err instanceof ConfigChangeError)) throw err;
+      result = { ok: false as const, errors: [...err.errors], warnings: [] };
+    }
+    if (result.ok) return c.json({ valid: true, warnings: relative(result.warnings, at) });
+    const errors = relative(result.errors, at);
+    return c.json({
+      valid: false,
+      error: formatProblems(errors),
+      errors,
+      warnings: relative(result.warnings, at),
+    });
+  });
+
+  app.get(`${PREFIX}/*`, (c) => {
+    const path = routePath(c);
+    const route = store.config.routers.find((r) => r.external_path === path);
+    if (!route) throw new ApiError(404, `Route not found: ${path}`);
+    return jsonWithEtag(
+      c,
+      200,
+      { success: true, message: "Route found", route: redactSecrets(route) },
+      store.version,
+    );
+  });
+
+  app.post(PREFIX, async (c) => {
+    const route = (await readBody(c.req.raw)).value;
+    if (!isObject(route)) throw new ApiError(400, "Route validation failed: expected a JSON object");
+    const path = route.external_path;
+    if (typeof path === "string" && indexOf(path) >= 0) {
+      throw new ApiError(409, `Route already exists: ${path}`);
+    }
+    const at = store.config.routers.length;
+    const result = await routeChange(
+      at,
+      store.update((draft) => {
+        routesOf(draft).push(route);
+        return restoreRedacted(draft, store.document);
+      }, { who: who(c), action: "route.create", target: String(path), ifMatch: c.req.header("if-match") }),
+    );
+    const applied = store.config.routers.find((r) => r.external_path === path);
+    return jsonWithEtag(c, 201, {
+      success: true,
+      message: appliedMessage("Route created", result),
+      route: redactSecrets(applied),
+      ...appliedFields(result),
+    }, result.version);
+  });
+
+  app.put(`${PREFIX}/*`, async (c) => {
+    const path = routePath(c);
+    const route = (await readBody(c.req.raw)).value;
+    if (!isObject(route)) throw new ApiError(400, "Route validation failed: expected a JSON object");
+    if (route.external_path === undefined) route.external_path = path;
+    if (route.external_path !== path) throw new ApiError(400, "Route external_path must match URL parameter");
+    if (indexOf(path) < 0) throw new ApiError(404, `Route not found: ${path}`);
+    const result = await routeChange(
+      indexOf(path),
+      store.update((draft) => {
+        const routes = routesOf(draft);
+        const index = indexOf(path);
+        if (index < 0) throw new ConfigChangeError(404, `Route not found: ${path}`);
+        routes[index] = keepIgnoredKeys(route, routes[index]);
+        return restoreRedacted(draft, store.document);
+      }, { who: who(c), action: "route.update", target: path, ifMatch: c.req.header("if-match") }),
+    );
+    const applied = store.config.routers.find((r) => r.external_path === path);
+    return jsonWithEtag(c, 200, {
+      success: true,
+      message: appliedMessage("Route updated", result),
+      route: redactSecrets(applied),
+      ...appliedFields(result),
+    }, result.version);
+  });
+
+  app.delete(`${PREFIX}/*`, async (c) => {
+    const path = routePath(c);
+    if (indexOf(path) < 0) throw new ApiError(404, `Route not found: ${path}`);
+    const result = await store.update((draft) => {
+      const index = indexOf(path);
+      if (index < 0) throw new ConfigChangeError(404, `Route not found: ${path}`);
+      routesOf(draft).splice(index, 1);
+    }, { who: who(c), action: "route.delete", target: path, ifMatch: c.req.header("if-match") });
+    return c.json(
+      { success: true, message: appliedMessage("Route deleted", result), ...appliedFields(result) },
+      200,
+      {
+        etag: etag(result.version),
+      },
+    );
+  });
+}
+
+/** The route named by the URL after `/api/routes` (kairos-rs: `"/" + tail`), %-decoded. */
+function routePath(c: AdminContext): string {
+  const raw = new URL(c.req.url).pathname.slice(PREFIX.length);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ApiError(400, `Cannot decode the route path ${JSON.stringify(raw)}: invalid %-encoding`);
+  }
+}
+
+/** Words a refused route change like kairos-rs ("Route validation failed: …"), paths relative to the route. */
+async function routeChange<T>(index: number, change: Promise<T>): Promise<T> {
+  try {
+    return await change;
+  } catch (err) {
+    if (err instanceof ConfigChangeError && err.status === 400) {
+      const errors = relative(err.errors, index);
+      throw new ConfigChangeError(400, `Route validation failed: ${formatProblems(errors)}`, errors, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+/** Rewrites `routers[i].x` to `x` for the route under edit; other problems keep their full path. */
+function relative(problems: readonly ConfigProblem[], index: number): ConfigProblem[] {
+  const prefix = `routers[${index}]`;
+  return problems.map((p) => {
+    if (p.path === prefix) return { ...p, path: "" };
+    if (p.path.startsWith(`${prefix}.`)) return { ...p, path: p.path.slice(prefix.length + 1) };
+    return p;
+  });
+}

@@ -1,0 +1,188 @@
+/**
+ * Connect-time upstream selection for WebSocket routes, mirroring the HTTP proxy step: the route's
+ * balancer picks a backend (open breakers and unhealthy backends skipped), a failed dial or a retryable
+ * refusal backs off and picks again within the route's retry policy. Errors are GatewayErrors: 502 for
+ * an unreachable or refusing backend, 504 for a handshake that does not finish in connect_timeout_ms.
+ */
+import type { GatewayMetrics } from "../../observe/gateway_metrics.ts";
+import { GatewayError } from "../../proxy/gateway_error.ts";
+import { computeBackoff, isRetryableStatus } from "../../proxy/retry_policy.ts";
+import type { CompiledRoute } from "../../runtime/snapshot.ts";
+import type { BackendState } from "../../upstream/backend_state.ts";
+import { UpstreamError } from "../../upstream/client.ts";
+import { dialBackend } from "../../upstream/http1/dial_backend.ts";
+import { backendHandshake } from "./backend_handshake.ts";
+
+/** What the upgrade asks of the backend. */
+export interface DialRequest {
+  /** Path and query for the backend. */
+  readonly path: string;
+  /** Forwarded headers (X-Forwarded-*, X-Request-Id, cookies, Authorization, Origin, …). */
+  readonly headers: Headers;
+  /** The client's Sec-WebSocket-Protocol offer, or null. */
+  readonly protocols: string | null;
+  readonly clientIp: string;
+  /** Aborts when the client goes away. */
+  readonly signal: AbortSignal;
+}
+
+/** An upgraded backend connection; the backend stays acquired (in flight) until the caller releases it. */
+export interface DialedBackend {
+  readonly backend: BackendState;
+  readonly conn: Deno.Conn;
+  /** The subprotocol the backend chose ("" for none). */
+  readonly protocol: string;
+  /** Frame bytes that arrived with the handshake response. */
+  readonly leftover: Uint8Array;
+}
+
+type Attempt =
+  | { readonly kind: "open"; readonly dialed: DialedBackend }
+  | { readonly kind: "refused"; readonly status: number }
+  | { readonly kind: "failed"; readonly error: UpstreamError };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Dials a backend of `route` and completes the WebSocket handshake, retrying per the route's policy. */
+export async function dialWebSocketBackend(
+  route: CompiledRoute,
+  request: DialRequest,
+  metrics: GatewayMetrics,
+): Promise<DialedBackend> {
+  const retry = route.retry;
+  let failed: BackendState | undefined;
+  let lastError: GatewayError | undefined;
+  for (let attempt = 0; attempt < route.maxAttempts; attempt++) {
+    const backend = pickBackend(route, request.clientIp, failed);
+    if (!backend) throw lastError ?? noBackendError(route);
+    backend.acquire();
+    const result = await attemptOnce(route, backend, request);
+    const recorder = metrics.backendRecorder(backend.key);
+    if (result.kind === "open") {
+      recorder.attempt("response");
+      backend.breaker.onSuccess();
+      return result.dialed;
+    }
+    backend.release();
+    let retryable: boolean;
+    if (result.kind === "refused") {
+      recorder.attempt("response");
+      if (backend.breaker.isFailureStatus(result.status)) backend.breaker.onFailure();
+      else backend.breaker.onSuccess();
+      lastError = new GatewayError(
+        502,
+        "upstream",
+        `Backend "${backend.key}" refused the WebSocket upgrade with status ${result.status}`,
+      );
+      retryable = isRetryableStatus(retry, result.status);
+    } else {
+      const err = result.error;
+      if (err.kind === "aborted") {
+        backend.breaker.release();
+        throw new GatewayError(499, "bad_request", "Client closed the request", {
+          source: "client",
+          cause: err,
+        });
+      }
+      backend.breaker.onFailure();
+      const timedOut = err.kind === "timeout" || err.kind === "connect_timeout";
+      recorder.attempt(timedOut ? "timeout" : err.kind === "connect" ? "connect_error" : "protocol_error");
+      lastError = timedOut
+        ? new GatewayError(504, "timeout", err.message, { cause: err })
+        : new GatewayError(502, "upstream", err.message, { cause: err });
+      retryable = retry?.retry_on_connection_error ?? false;
+    }
+    if (!retry || !retryable || attempt + 1 >= route.maxAttempts || request.signal.aborted) throw lastError;
+    failed = backend;
+    route.recorder.retry();
+    await sleep(computeBackoff(retry, attempt));
+  }
+  // Unreachable: the loop returns or throws on its last attempt.
+  throw lastError ?? noBackendError(route);
+}
+
+async function attemptOnce(
+  route: CompiledRoute,
+  backend: BackendState,
+  request: DialRequest,
+): Promise<Attempt> {
+  const config = route.config;
+  const target = backend.target;
+  const startedAt = Date.now();
+  let conn: Deno.Conn;
+  try {
+    conn = await dialBackend(target, config.connect_timeout_ms, request.signal, undefined);
+  } catch (err) {
+    return { kind: "failed", error: asUpstreamError(err, backend) };
+  }
+  const host = config.preserve_host ? request.headers.get("host") || target.authority : target.authority;
+  // One budget for the whole connect: a backend that accepts TCP but never answers is a connect timeout.
+  const remaining = Math.max(1, config.connect_timeout_ms - (Date.now() - startedAt));
+  try {
+    const answer = await backendHandshake(
+      conn,
+      backend.key,
+      {
+        path: request.path,
+        host,
+        headers: request.headers,
+        protocols: request.protocols,
+      },
+      remaining,
+      request.signal,
+    );
+    if (answer.accepted) {
+      return {
+        kind: "open",
+        dialed: { backend, conn, protocol: answer.protocol, leftover: answer.leftover },
+      };
+    }
+    closeQuietly(conn);
+    return { kind: "refused", status: answer.status };
+  } catch (err) {
+    closeQuietly(conn);
+    return { kind: "failed", error: asUpstreamError(err, backend) };
+  }
+}
+
+function asUpstreamError(err: unknown, backend: BackendState): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  return new UpstreamError("connect", `Cannot reach backend "${backend.key}": ${String(err)}`, false, {
+    cause: err,
+  });
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+
+// Same selection as the HTTP proxy step: a half-open breaker admits a bounded number of probes.
+function pickBackend(
+  route: CompiledRoute,
+  clientIp: string,
+  failed: BackendState | undefined,
+): BackendState | undefined {
+  let exclude = failed;
+  for (let tries = 0; tries < route.backends.length; tries++) {
+    const backend = route.balancer.pick(clientIp, exclude);
+    if (!backend) return undefined;
+    if (backend.breaker.tryAcquire()) return backend;
+    exclude = backend;
+  }
+  return undefined;
+}
+
+function noBackendError(route: CompiledRoute): GatewayError {
+  const open = route.backends.filter((b) => b.breaker.state !== "closed");
+  if (open.length > 0 && open.length === route.backends.length) {
+    return new GatewayError(
+      503,
+      "circuit_open",
+      `Service ${open.map((b) => b.key).join(", ")} is currently unavailable (circuit breaker open)`,
+      { headers: { "retry-after": String(Math.ceil(route.config.circuit_breaker.reset_timeout_ms / 1000)) } },
+    );
+  }
+  return new GatewayError(503, "no_healthy_upstream", `No healthy backend for route ${route.id}`);
+}

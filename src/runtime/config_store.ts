@@ -1,0 +1,324 @@
+/**
+ * The config's source of truth next to the running Gateway: the file document (with `_comment`s, unknown
+ * sections and `${ENV}` placeholders as written), its text, and the history of reloads. Every change (file,
+ * SIGHUP, admin API) goes through here, one at a time, and reaches the Gateway through `apply()`, the one
+ * place that swaps the snapshot. API edits are validated, applied, then persisted atomically.
+ */
+import type { ConfigFormat } from "../config/parse_text.ts";
+import { loadConfigFile, type LoadResult, validateConfig, type ValidationResult } from "../config/load.ts";
+import { type ConfigProblem, formatProblems } from "../config/problems.ts";
+import type { Config } from "../config/schema.ts";
+import type { ReloadResult } from "../observe/gateway_metrics.ts";
+import type { Logger } from "../observe/logger.ts";
+import { atomicWriteTextFile } from "./atomic_write.ts";
+import { ConfigChangeError } from "./config_change_error.ts";
+import { renderConfigText } from "./config_text.ts";
+import type { ReloadOutcome } from "./gateway.ts";
+
+/** The part of the Gateway the store drives. */
+export interface ConfigTarget {
+  readonly snapshot: { readonly version: number; readonly config: Config };
+  apply(config: Config): ReloadOutcome;
+  readonly metrics: { configReload(result: ReloadResult): void };
+}
+
+/** What started a reload. */
+export type ReloadTrigger = "startup" | "api" | "file" | "signal";
+
+/** The outcome of the last reload, as `/api/config/status` shows it. */
+export interface ReloadRecord {
+  readonly result: ReloadResult;
+  readonly trigger: ReloadTrigger;
+  readonly at: string;
+  readonly version: number;
+  readonly duration_ms: number;
+  readonly errors: readonly ConfigProblem[];
+  readonly warnings: readonly ConfigProblem[];
+}
+
+/** Who asks for a change and what it is, for the audit line; `ifMatch` is the client's `If-Match`. */
+export interface ChangeMeta {
+  readonly who: string;
+  readonly action: string;
+  readonly target?: string;
+  readonly ifMatch?: string | null;
+}
+
+/** A change that was applied. `persisted` false: it runs, but the file still holds the old config. */
+export interface ChangeApplied {
+  readonly version: number;
+  readonly changed: boolean;
+  readonly persisted: boolean;
+  readonly persistError?: string;
+  readonly warnings: readonly ConfigProblem[];
+  readonly hash: string;
+  readonly durationMs: number;
+}
+
+/** Edits a copy of the file document in place, or returns a whole new document. */
+export type ConfigEdit = (draft: Record<string, unknown>) => unknown;
+
+export interface ConfigStoreOptions {
+  readonly path: string;
+  /** The startup load (must be ok). */
+  readonly loaded: LoadResult & { ok: true };
+  readonly target: ConfigTarget;
+  readonly logger: Logger;
+}
+
+/** SHA-256 of `text` as hex. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Owns the config document and serializes every change to it. */
+export class ConfigStore {
+  readonly path: string;
+  readonly format: ConfigFormat;
+  readonly #target: ConfigTarget;
+  readonly #logger: Logger;
+  #raw: Record<string, unknown>;
+  #text: string;
+  #fileHash = "";
+  #hash = "";
+  #loadedAt = new Date();
+  #persisted = true;
+  #persistError: string | undefined;
+  #last: ReloadRecord;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: ConfigStoreOptions) {
+    this.path = options.path;
+    this.format = options.loaded.format;
+    this.#target = options.target;
+    this.#logger = options.logger;
+    this.#raw = options.loaded.raw as Record<string, unknown>;
+    this.#text = options.loaded.text;
+    this.#last = this.#record("success", "startup", 0, [], options.loaded.warnings);
+  }
+
+  /** Computes the hashes of the startup state; call once before serving the admin API. */
+  async init(): Promise<void> {
+    this.#fileHash = await sha256Hex(this.#text);
+    this.#hash = await sha256Hex(JSON.stringify(this.config));
+  }
+
+  /** The running config (validated, env placeholders expanded). */
+  get config(): Config {
+    return this.#target.snapshot.config;
+  }
+
+  /** The config version: the snapshot version, bumped by every change that took effect. */
+  get version(): number {
+    return this.#target.snapshot.version;
+  }
+
+  /** The document as the file has it (or would, when it could not be written). Do not mutate. */
+  get document(): Readonly<Record<string, unknown>> {
+    return this.#raw;
+  }
+
+  /** Everything `/api/config/status` reports. */
+  status() {
+    return {
+      version: this.version,
+      hash: this.#hash,
+      loaded_at: this.#loadedAt.toISOString(),
+      path: this.path,
+      format: this.format,
+      persisted: this.#persisted,
+      persist_error: this.#persistError ?? null,
+      last_reload: this.#last,
+    };
+  }
+
+  /** Validates a document as `update()` would, without applying it. */
+  validate(document: unknown): ValidationResult {
+    return validateConfig(document);
+  }
+
+  /** Rereads the file and applies it. A `file` trigger whose text did not change is skipped. */
+  reloadFromFile(trigger: ReloadTrigger): Promise<ReloadRecord> {
+    return this.#exclusive(async () => {
+      const started = performance.now();
+      const loaded = await loadConfigFile(this.path);
+      const fileHash = await sha256Hex(loaded.text);
+      if (trigger === "file" && fileHash === this.#fileHash) return this.#last;
+      this.#fileHash = fileHash;
+      if (!loaded.ok) return this.#failed(trigger, started, loaded.errors, loaded.warnings);
+      const outcome = this.#target.apply(loaded.config);
+      if (!outcome.ok) {
+        return this.#failed(trigger, started, outcome.errors.map(rootProblem), loaded.warnings, false);
+      }
+      this.#raw = loaded.raw as Record<string, unknown>;
+      this.#text = loaded.text;
+      this.#persisted = true;
+      this.#persistError = undefined;
+      if (outcome.changed) await this.#changed();
+      return this.#last = this.#record(
+        outcome.changed ? "success" : "unchanged",
+        trigger,
+        started,
+        [],
+        loaded.warnings,
+      );
+    });
+  }
+
+  /**
+   * Applies an edit of the file document: validate, swap the snapshot, persist atomically, audit.
+   * Throws ConfigChangeError (412 stale `If-Match`, 400 invalid) and whatever `edit` throws.
+   */
+  update(edit: ConfigEdit, meta: ChangeMeta): Promise<ChangeApplied> {
+    return this.#exclusive(async () => {
+      const started = performance.now();
+      if (meta.ifMatch && !etagMatches(meta.ifMatch, this.version)) {
+        throw new ConfigChangeError(
+          412,
+          `Cannot apply the change as the config changed: If-Match is ${meta.ifMatch}, current version is "${this.version}"`,
+        );
+      }
+      const draft = structuredClone(this.#raw);
+      const replaced = edit(draft);
+      const next = replaced === undefined ? draft : replaced;
+      const result = this.validate(next);
+      if (!result.ok) {
+        throw new ConfigChangeError(
+          400,
+          `Config validation failed:\n${formatProblems(result.errors)}`,
+          result.errors,
+        );
+      }
+      const document = next as Record<string, unknown>;
+      const beforeHash = this.#hash;
+      const outcome = this.#target.apply(result.config);
+      if (!outcome.ok) {
+        throw new ConfigChangeError(
+          400,
+          `Cannot apply the config: ${outcome.errors.join("; ")}`,
+          outcome.errors.map(rootProblem),
+        );
+      }
+      this.#raw = document;
+      if (outcome.changed) await this.#changed();
+      const written = await this.#persist(document);
+      const durationMs = Math.round((performance.now() - started) * 100) / 100;
+      this.#last = this.#record(
+        outcome.changed ? "success" : "unchanged",
+        "api",
+        started,
+        [],
+        result.warnings,
+      );
+      this.#logger.info("config change", {
+        who: meta.who,
+        action: meta.action,
+        ...(meta.target !== undefined ? { target: meta.target } : {}),
+        before_hash: beforeHash.slice(0, 16),
+        after_hash: this.#hash.slice(0, 16),
+        version: this.version,
+        persisted: written.persisted,
+      });
+      return {
+        version: this.version,
+        changed: outcome.changed,
+        ...written,
+        warnings: result.warnings,
+        hash: this.#hash,
+        durationMs,
+      };
+    });
+  }
+
+  async #changed(): Promise<void> {
+    this.#hash = await sha256Hex(JSON.stringify(this.config));
+    this.#loadedAt = new Date();
+  }
+
+  async #persist(document: Record<string, unknown>): Promise<{ persisted: boolean; persistError?: string }> {
+    const text = renderConfigText(document, this.format, this.#text);
+    try {
+      const info = await Deno.stat(this.path).catch(() => undefined);
+      // A file without write bits is read-only by intent, even to root (who could write it anyway).
+      if (info?.mode != null && (info.mode & 0o222) === 0) {
+        throw new Error(`the file is read-only (mode ${(info.mode & 0o777).toString(8).padStart(4, "0")})`);
+      }
+      if (text !== this.#text) await atomicWriteTextFile(this.path, text);
+    } catch (err) {
+      const persistError = `Cannot write config file "${this.path}": ${(err as Error).message}`;
+      this.#persisted = false;
+      this.#persistError = persistError;
+      this.#logger.warn("config change applied in memory only", { error: persistError });
+      return { persisted: false, persistError };
+    }
+    this.#text = text;
+    this.#fileHash = await sha256Hex(text);
+    this.#persisted = true;
+    this.#persistError = undefined;
+    return { persisted: true };
+  }
+
+  #failed(
+    trigger: ReloadTrigger,
+    started: number,
+    errors: readonly ConfigProblem[],
+    warnings: readonly ConfigProblem[],
+    count = true,
+  ): ReloadRecord {
+    // Gateway.apply() counts its own failures; file and validation failures are counted here.
+    if (count) this.#target.metrics.configReload("failure");
+    this.#persisted = false;
+    for (const problem of errors) {
+      this.#logger.error("config problem", {
+        path: problem.path,
+        problem: problem.message,
+        line: problem.line,
+      });
+    }
+    this.#logger.error("config reload failed; keeping the running config", {
+      trigger,
+      file: this.path,
+      problems: errors.length,
+    });
+    return this.#last = this.#record("failure", trigger, started, errors, warnings);
+  }
+
+  #record(
+    result: ReloadResult,
+    trigger: ReloadTrigger,
+    started: number,
+    errors: readonly ConfigProblem[],
+    warnings: readonly ConfigProblem[],
+  ): ReloadRecord {
+    const duration_ms = started === 0 ? 0 : Math.round((performance.now() - started) * 100) / 100;
+    return {
+      result,
+      trigger,
+      at: new Date().toISOString(),
+      version: this.version,
+      duration_ms,
+      errors,
+      warnings,
+    };
+  }
+
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+}
+
+/** `If-Match` holds `*` or a list of ETags; ours is the quoted version. RFC 9110 §13.1.1: strong
+ * comparison, so a weak tag never matches. */
+function etagMatches(header: string, version: number): boolean {
+  return header.split(",").some((tag) => {
+    const t = tag.trim();
+    return t === "*" || t === `"${version}"`;
+  });
+}
+
+function rootProblem(message: string): ConfigProblem {
+  return { path: "", message };
+}

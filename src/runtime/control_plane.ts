@@ -1,0 +1,72 @@
+/**
+ * Everything around the data plane that changes or reports its config: the metrics history sampler, the
+ * admin listener and the config file watcher, started together (after the config store) and closed
+ * together. Startup refusals (a non-loopback admin address without a token) throw TypeError.
+ */
+import { AdminServer, planAdminListener } from "../admin_api/admin_server.ts";
+import type { Logger } from "../observe/logger.ts";
+import { gatewayHistorySeries, MetricsHistory } from "../observe/metrics_history.ts";
+import type { ConfigStore } from "./config_store.ts";
+import { ConfigWatcher } from "./config_watcher.ts";
+import type { Gateway } from "./gateway.ts";
+
+export interface ControlPlaneOptions {
+  readonly gateway: Gateway;
+  readonly store: ConfigStore;
+  readonly logger: Logger;
+  /** Environment lookup (KAIROS_ADMIN_*, KAIROS_WATCH_CONFIG). */
+  readonly env: (name: string) => string | undefined;
+}
+
+/** The started parts; `close()` stops them in reverse order. */
+export interface ControlPlane {
+  readonly admin: AdminServer | undefined;
+  readonly history: MetricsHistory;
+  readonly watcher: ConfigWatcher | undefined;
+  close(): Promise<void>;
+}
+
+/** Starts history, admin listener (when `admin.enabled`) and file watcher (unless KAIROS_WATCH_CONFIG=0). */
+export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const { gateway, store, logger, env } = options;
+  await store.init();
+  const config = store.config;
+  // Refuse before anything binds, so a refused start leaves nothing half-open.
+  const plan = config.admin.enabled ? planAdminListener(config.admin, env) : undefined;
+  const history = new MetricsHistory(gatewayHistorySeries(gateway.metrics));
+  let admin: AdminServer | undefined;
+  let watcher: ConfigWatcher | undefined;
+  const close = async () => {
+    await watcher?.close();
+    await admin?.close();
+    history.stop();
+  };
+  try {
+    history.start();
+    if (plan) {
+      admin = new AdminServer({ plan, store, gateway, history, logger });
+      admin.start();
+    }
+    if (!/^(0|false|off|no)$/i.test(env("KAIROS_WATCH_CONFIG") ?? "")) {
+      watcher = new ConfigWatcher({
+        path: store.path,
+        onChange: () => store.reloadFromFile("file"),
+        onError: (err) => logger.warn("config file watch failed", { file: store.path, error: err.message }),
+      });
+      try {
+        watcher.start();
+      } catch (err) {
+        // Reloads still work through SIGHUP and the API.
+        logger.warn("cannot watch the config file; reload with SIGHUP or the admin API", {
+          file: store.path,
+          error: (err as Error).message,
+        });
+        watcher = undefined;
+      }
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { admin, history, watcher, close };
+}
