@@ -45,7 +45,10 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   let i = 0;
   const first = argv[0];
   if (first && !first.startsWith("-")) {
-    if (first !== "serve" && first !== "validate" && first !== "schema" && first !== "version" && first !== "help") {
+    if (
+      first !== "serve" && first !== "validate" && first !== "schema" && first !== "version" &&
+      first !== "help"
+    ) {
       throw new TypeError(`Unknown command "${first}": expected serve, validate, schema or version`);
     }
     args.command = first;
@@ -53,10 +56,12 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   }
   for (; i < argv.length; i++) {
     const arg = argv[i];
-    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [
-      arg,
-      undefined,
-    ];
+    const [flag, inline] = arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [
+        arg,
+        undefined,
+      ];
     const value = () => {
       const v = inline ?? argv[++i];
       if (v === undefined || v === "") throw new TypeError(`Option ${flag} needs a value`);
@@ -102,7 +107,9 @@ function env(name: string): string | undefined {
 function parsePort(value: string, source: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`Cannot listen as ${source} must be a port number 0-65535: current value is "${value}"`);
+    throw new TypeError(
+      `Cannot listen as ${source} must be a port number 0-65535: current value is "${value}"`,
+    );
   }
   return port;
 }
@@ -142,9 +149,14 @@ async function main(argv: readonly string[]): Promise<number> {
     level: parseLogLevel(env("KAIROS_LOG_LEVEL") ?? env("RUST_LOG")),
     format: (env("KAIROS_LOG_FORMAT") === "pretty" ? "pretty" : "json") as LogFormat,
   });
-  for (const warning of loaded.warnings) logger.warn("config warning", { path: warning.path, problem: warning.message });
+  for (const warning of loaded.warnings) {
+    logger.warn("config warning", { path: warning.path, problem: warning.message });
+  }
   if (!loaded.ok) {
-    logger.error("config is invalid; not starting", { config: configPath, errors: formatProblems(loaded.errors) });
+    logger.error("config is invalid; not starting", {
+      config: configPath,
+      errors: formatProblems(loaded.errors),
+    });
     console.error(`${configPath} is invalid:\n${formatProblems(loaded.errors)}`);
     return 1;
   }

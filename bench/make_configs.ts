@@ -9,15 +9,20 @@
 import { SignJWT } from "jose";
 
 const out = Deno.args[0];
-if (!out) throw new TypeError("Cannot write configs as no output directory was given: usage make_configs.ts DIR");
-const base = JSON.parse(await Deno.readTextFile(new URL("./harness/conf/gateway.example.json", import.meta.url)));
+if (!out) {
+  throw new TypeError("Cannot write configs as no output directory was given: usage make_configs.ts DIR");
+}
+const base = JSON.parse(
+  await Deno.readTextFile(new URL("./harness/conf/gateway.example.json", import.meta.url)),
+);
 delete base._comment;
 const server = { access_log: false, upstream_client: "http1" };
 // Several gateways run side by side: none may claim the admin port.
 base.admin = { enabled: false };
 const secret = "kairos-benchmark-secret-0123456789abcdef";
 
-const write = (name: string, config: unknown) => Deno.writeTextFile(`${out}/${name}`, JSON.stringify(config, null, 2));
+const write = (name: string, config: unknown) =>
+  Deno.writeTextFile(`${out}/${name}`, JSON.stringify(config, null, 2));
 await write("gateway.json", { ...base, server });
 await write("gateway-fetch.json", { ...base, server: { ...server, upstream_client: "fetch" } });
 
@@ -34,7 +39,13 @@ await write("gateway-policies.json", {
   ...base,
   server,
   jwt: { secret, algorithms: ["HS256"] },
-  rate_limit: { algorithm: "token_bucket", requests_per_window: 10_000_000, window_ms: 1000, burst: 0, key: "ip" },
+  rate_limit: {
+    algorithm: "token_bucket",
+    requests_per_window: 10_000_000,
+    window_ms: 1000,
+    burst: 0,
+    key: "ip",
+  },
   routers: [{
     ...api,
     auth_required: true,

@@ -93,6 +93,6 @@ export function buildUpstreamHeaders(client: Headers, info: ForwardInfo): Header
 export function stripResponseHopByHop(headers: Headers): Headers {
   const extra = connectionTokens(headers.get("connection"));
   for (const name of HOP_BY_HOP) headers.delete(name);
-  if (extra) for (const name of extra) headers.delete(name);
+  if (extra) { for (const name of extra) headers.delete(name); }
   return headers;
 }

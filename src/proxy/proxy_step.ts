@@ -49,7 +49,11 @@ export async function proxyRequest(
   const maxAttempts = route.maxAttempts;
   const idempotent = isIdempotentMethod(ctx.method);
   const body = maxAttempts > 1 && ctx.upstreamBody
-    ? await ReplayableBody.from(ctx.upstreamBody, ctx.request.headers, route.retry?.max_buffered_body_bytes ?? 0)
+    ? await ReplayableBody.from(
+      ctx.upstreamBody,
+      ctx.request.headers,
+      route.retry?.max_buffered_body_bytes ?? 0,
+    )
     : undefined;
   const path = ctx.upstreamPath + ctx.upstreamQuery;
   let failed: BackendState | undefined;
@@ -82,18 +86,28 @@ export async function proxyRequest(
       if (!(err instanceof UpstreamError)) {
         backend.breaker.release();
         if (err instanceof GatewayError) throw err;
-        throw new GatewayError(502, "upstream", `Upstream error for ${backend.key}: ${String(err)}`, { cause: err });
+        throw new GatewayError(502, "upstream", `Upstream error for ${backend.key}: ${String(err)}`, {
+          cause: err,
+        });
       }
       if (err.kind === "aborted") {
         backend.breaker.release();
-        throw new GatewayError(499, "bad_request", "Client closed the request", { source: "client", cause: err });
+        throw new GatewayError(499, "bad_request", "Client closed the request", {
+          source: "client",
+          cause: err,
+        });
       }
       backend.breaker.onFailure();
       const timedOut = err.kind === "timeout" || err.kind === "connect_timeout";
-      observer.attempt(backend, timedOut ? "timeout" : err.kind === "protocol" ? "protocol_error" : "connect_error");
+      observer.attempt(
+        backend,
+        timedOut ? "timeout" : err.kind === "protocol" ? "protocol_error" : "connect_error",
+      );
       lastError = timedOut
         ? new GatewayError(504, "timeout", `${err.message}`, { cause: err })
-        : new GatewayError(502, "upstream", `Upstream error for ${backend.key}${path}: ${err.message}`, { cause: err });
+        : new GatewayError(502, "upstream", `Upstream error for ${backend.key}${path}: ${err.message}`, {
+          cause: err,
+        });
       const replayable = body ? body.replayable : !err.requestSent || ctx.upstreamBody === null;
       const safe = idempotent || !err.requestSent || (body?.buffered ?? ctx.upstreamBody === null);
       if (
@@ -127,7 +141,11 @@ export async function proxyRequest(
   throw lastError ?? noBackendError(route, ctx.routeId);
 }
 
-function pickBackend(route: ProxyRoute, clientIp: string, failed: BackendState | undefined): BackendState | undefined {
+function pickBackend(
+  route: ProxyRoute,
+  clientIp: string,
+  failed: BackendState | undefined,
+): BackendState | undefined {
   // A half-open breaker admits a bounded number of probes; a backend that refuses us is skipped.
   let exclude = failed;
   for (let tries = 0; tries < route.backends.length; tries++) {

@@ -8,14 +8,22 @@ export class ReplayableBody {
   #prefix: Uint8Array[];
   #touched = false;
 
-  private constructor(bytes: Uint8Array | undefined, reader?: ReadableStreamDefaultReader<Uint8Array>, prefix = []) {
+  private constructor(
+    bytes: Uint8Array | undefined,
+    reader?: ReadableStreamDefaultReader<Uint8Array>,
+    prefix = [],
+  ) {
     this.#bytes = bytes;
     this.#reader = reader;
     this.#prefix = prefix;
   }
 
   /** Buffers `stream` when it fits in `limit` bytes (by Content-Length or by reading), else streams it. */
-  static async from(stream: ReadableStream<Uint8Array>, headers: Headers, limit: number): Promise<ReplayableBody> {
+  static async from(
+    stream: ReadableStream<Uint8Array>,
+    headers: Headers,
+    limit: number,
+  ): Promise<ReplayableBody> {
     const declared = headers.get("content-length");
     const length = declared === null ? NaN : Number(declared);
     const reader = stream.getReader();

@@ -24,7 +24,9 @@ async function sendWithFetch(
   const clientSignal = request.signal;
   const onClientAbort = () => controller.abort("aborted");
   if (clientSignal) {
-    if (clientSignal.aborted) throw new UpstreamError("aborted", "Client went away before the request was sent", false);
+    if (clientSignal.aborted) {
+      throw new UpstreamError("aborted", "Client went away before the request was sent", false);
+    }
     clientSignal.addEventListener("abort", onClientAbort, { once: true });
   }
   // fetch cannot time the connect phase or the upload apart, so one head timer (timeout_ms) covers
@@ -55,9 +57,12 @@ async function sendWithFetch(
     clientSignal?.removeEventListener("abort", onClientAbort);
     return response;
   }
-  return new Response(watchIdle(response.body, request.idleTimeoutMs, controller, () => {
-    clientSignal?.removeEventListener("abort", onClientAbort);
-  }), { status: response.status, statusText: response.statusText, headers: response.headers });
+  return new Response(
+    watchIdle(response.body, request.idleTimeoutMs, controller, () => {
+      clientSignal?.removeEventListener("abort", onClientAbort);
+    }),
+    { status: response.status, statusText: response.statusText, headers: response.headers },
+  );
 }
 
 /** Errors the body stream when the upstream stays silent longer than `idleMs` between chunks. */
@@ -101,7 +106,12 @@ function watchIdle(
   }, { highWaterMark: 0 });
 }
 
-function toUpstreamError(target: UpstreamTarget, reason: unknown, err: unknown, timeoutMs: number): UpstreamError {
+function toUpstreamError(
+  target: UpstreamTarget,
+  reason: unknown,
+  err: unknown,
+  timeoutMs: number,
+): UpstreamError {
   if (reason === "timeout") {
     return new UpstreamError(
       "timeout",

@@ -36,7 +36,9 @@ for (const client of CLIENTS) {
       }
       return new URL(req.url).pathname === "/big" ? new Response(generated(TOTAL)) : new Response("ok");
     });
-    await using gw = await startGateway(routeConfig([backend], { timeout_ms: 120_000 }, { server: { upstream_client: client } }));
+    await using gw = await startGateway(
+      routeConfig([backend], { timeout_ms: 120_000 }, { server: { upstream_client: client } }),
+    );
     await fetchText(`${gw.url}/api/warm`);
     const pid = gw.process.pid;
     const before = rssKiB(pid, "VmRSS");
