@@ -38,19 +38,34 @@ export interface ForwardInfo {
   /** The client's X-Forwarded-For chain is kept only when the peer is a trusted proxy. */
   readonly peerTrusted: boolean;
   readonly requestId: string;
-  /** Host header for the backend; undefined keeps the client's (preserve_host). */
-  readonly upstreamHost: string | undefined;
+  /** Keep the client's Host (preserve_host); otherwise the proxy step sets the backend's. */
+  readonly preserveHost: boolean;
 }
 
-/** Builds the headers sent upstream from the client's headers. */
-export function buildUpstreamHeaders(client: Headers, info: ForwardInfo): Headers {
-  const out = new Headers();
+/** Size of the client's request head, measured while copying it (for the 431 limits). */
+export interface HeadSize {
+  count: number;
+  bytes: number;
+}
+
+/**
+ * The fields sent upstream, as a flat `[name, value, name, value, …]` list of lowercase names, built in
+ * one pass over the client's headers that also measures the head into `size` (iterating a Headers object
+ * sorts it, so it is done once per request). A list is what the http1 client writes directly; a Headers
+ * object is built from it only when a policy edits the fields.
+ */
+export function buildUpstreamHeaderList(client: Headers, info: ForwardInfo, size?: HeadSize): string[] {
+  const out: string[] = [];
   const extra = connectionTokens(client.get("connection"));
   let clientHost = "";
   let forwardedFor: string | null = null;
   let forwardedProto: string | null = null;
   let forwardedHost: string | null = null;
+  let count = 0;
+  let bytes = 0;
   for (const [name, value] of client) {
+    count++;
+    bytes += name.length + value.length + 4;
     if (HOP_BY_HOP.has(name) || extra?.has(name)) continue;
     switch (name) {
       case "host":
@@ -68,22 +83,39 @@ export function buildUpstreamHeaders(client: Headers, info: ForwardInfo): Header
       case "x-request-id":
         continue;
     }
-    out.append(name, value);
+    out.push(name, value);
+  }
+  if (size) {
+    size.count = count;
+    size.bytes = bytes;
   }
   // An untrusted peer's X-Forwarded-* claims are discarded (Traefik's default): backends that read the
   // first X-Forwarded-For entry would otherwise believe a spoofed address.
   const trusted = info.peerTrusted;
-  out.set("host", info.upstreamHost ?? clientHost);
-  out.set(
+  if (info.preserveHost) out.push("host", clientHost);
+  out.push(
     "x-forwarded-for",
     trusted && forwardedFor ? `${forwardedFor}, ${info.peerIp}` : info.peerIp,
+    "x-forwarded-proto",
+    trusted && forwardedProto ? forwardedProto : "http",
   );
-  out.set("x-forwarded-proto", trusted && forwardedProto ? forwardedProto : "http");
   if (clientHost || (trusted && forwardedHost)) {
-    out.set("x-forwarded-host", trusted && forwardedHost ? forwardedHost : clientHost);
+    out.push("x-forwarded-host", trusted && forwardedHost ? forwardedHost : clientHost);
   }
-  out.set("x-request-id", info.requestId);
+  out.push("x-request-id", info.requestId);
   return out;
+}
+
+/** A Headers object holding a flat field list. */
+export function headersFromList(list: readonly string[]): Headers {
+  const headers = new Headers();
+  for (let i = 0; i < list.length; i += 2) headers.append(list[i], list[i + 1]);
+  return headers;
+}
+
+/** `buildUpstreamHeaderList` as a Headers object. */
+export function buildUpstreamHeaders(client: Headers, info: ForwardInfo, size?: HeadSize): Headers {
+  return headersFromList(buildUpstreamHeaderList(client, info, size));
 }
 
 /**

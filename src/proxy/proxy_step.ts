@@ -10,6 +10,7 @@ import type { RequestContext } from "./context.ts";
 import { GatewayError } from "./gateway_error.ts";
 import { computeBackoff, isIdempotentMethod, isRetryableStatus } from "./retry_policy.ts";
 import { ReplayableBody } from "./replayable_body.ts";
+import { upstreamFieldsOf } from "./proxy_context.ts";
 
 /** What the proxy step needs from a compiled route. */
 export interface ProxyRoute {
@@ -65,7 +66,7 @@ export async function proxyRequest(
     const request: UpstreamRequest = {
       method: ctx.method,
       path,
-      headers: withHost(ctx.upstreamHeaders, backend, config.preserve_host),
+      headers: withHost(upstreamFieldsOf(ctx), backend, config.preserve_host),
       body: body ? body.forAttempt() : ctx.upstreamBody,
       connectTimeoutMs: config.connect_timeout_ms,
       firstByteTimeoutMs: config.timeout_ms,
@@ -171,7 +172,13 @@ function noBackendError(route: ProxyRoute, routeId: string): GatewayError {
   return new GatewayError(503, "no_healthy_upstream", `No healthy backend for route ${routeId}`);
 }
 
-function withHost(headers: Headers, backend: BackendState, preserveHost: boolean): Headers {
-  if (!preserveHost) headers.set("host", backend.target.authority);
-  return headers;
+function withHost(
+  fields: Headers | readonly string[],
+  backend: BackendState,
+  preserveHost: boolean,
+): Headers | readonly string[] {
+  // A list without `host` gets the backend's from the client; a Headers object may be reused by a retry
+  // to another backend, so its Host is set per attempt.
+  if (!preserveHost && !Array.isArray(fields)) (fields as Headers).set("host", backend.target.authority);
+  return fields;
 }

@@ -8,7 +8,8 @@ import type { Logger } from "../observe/logger.ts";
 import { acceptRequestId } from "../observe/request_id.ts";
 import { checkHeaderLimits, isPreflight } from "../policy/pipeline.ts";
 import type { RequestContext } from "../proxy/context.ts";
-import { buildUpstreamHeaders, stripResponseHopByHop } from "../proxy/forward_headers.ts";
+import { buildUpstreamHeaderList, type HeadSize, stripResponseHopByHop } from "../proxy/forward_headers.ts";
+import { ProxyContext } from "../proxy/proxy_context.ts";
 import { errorResponse, GatewayError } from "../proxy/gateway_error.ts";
 import { proxyRequest } from "../proxy/proxy_step.ts";
 import { renderTemplate } from "../routing/path_template.ts";
@@ -32,6 +33,9 @@ export interface HandlerState {
   /** Handles a WebSocket upgrade on a websocket route (issue: WebSocket proxying). */
   readonly websocket?: (ctx: RequestContext, route: CompiledRoute) => Promise<Response> | Response;
 }
+
+// Scratch for the head measurement; each request overwrites it before reading it, synchronously.
+const headSize: HeadSize = { count: 0, bytes: 0 };
 
 export type GatewayHandler = (
   request: Request,
@@ -57,7 +61,14 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
     const address = snapshot.resolveClientIp(peerIp, request.headers.get("x-forwarded-for"));
     const record = new RequestRecord(state, request, requestId, address.clientIp, path, startedAt);
 
-    const limitError = checkHeaderLimits(request, snapshot.config.server);
+    // One pass over the client's headers: copy them for upstream and measure the head for the 431 limits.
+    const upstreamFields = buildUpstreamHeaderList(request.headers, {
+      peerIp,
+      peerTrusted: address.peerTrusted,
+      requestId,
+      preserveHost: false,
+    }, headSize);
+    const limitError = checkHeaderLimits(request, headSize, snapshot.config.server);
     if (limitError) return record.fail(limitError, NO_ROUTE);
 
     const match = snapshot.table.match(method, path);
@@ -85,28 +96,22 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
     }
 
     const config = route.config;
-    const ctx: RequestContext = {
+    if (config.preserve_host) upstreamFields.push("host", request.headers.get("host") ?? "");
+    const query = queryStart < 0 ? "" : url.slice(queryStart);
+    const ctx = new ProxyContext(
       request,
       requestId,
       peerIp,
-      clientIp: address.clientIp,
-      method,
+      address.clientIp,
       path,
-      query: queryStart < 0 ? "" : url.slice(queryStart),
-      route: config,
-      routeId: route.id,
+      query,
+      config,
+      route.id,
       params,
       startedAt,
-      upstreamPath: renderTemplate(route.template, params),
-      upstreamQuery: queryStart < 0 ? "" : url.slice(queryStart),
-      upstreamHeaders: buildUpstreamHeaders(request.headers, {
-        peerIp,
-        peerTrusted: address.peerTrusted,
-        requestId,
-        upstreamHost: config.preserve_host ? undefined : "",
-      }),
-      upstreamBody: request.body,
-    };
+      renderTemplate(route.template, params),
+      upstreamFields,
+    );
     record.context = ctx;
     record.enter(route);
     record.begin();
@@ -126,13 +131,19 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
       const result = await proxyRequest(ctx, route, state.client, record);
       ctx.backend = result.backend.key;
       const upstream = result.response;
-      const headers = stripResponseHopByHop(new Headers(upstream.headers));
-      headers.set("x-request-id", requestId);
-      let response = new Response(upstream.body, {
-        status: upstream.status,
-        statusText: upstream.statusText,
-        headers,
-      });
+      let response: Response;
+      if (state.client.ownsResponses) {
+        // Mutable headers without hop-by-hop fields: hand it on, keeping a small body's single buffer.
+        response = upstream;
+      } else {
+        const headers = stripResponseHopByHop(new Headers(upstream.headers));
+        response = new Response(upstream.body, {
+          status: upstream.status,
+          statusText: upstream.statusText,
+          headers,
+        });
+      }
+      response.headers.set("x-request-id", requestId);
       const responseStages = route.pipeline.response;
       for (let i = 0; i < responseStages.length; i++) response = responseStages[i](ctx, response);
       return record.finishProxied(response, route, result.backend, result.attempts, info.completed);

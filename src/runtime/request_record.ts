@@ -107,7 +107,8 @@ export class RequestRecord implements ProxyObserver {
     this.#applyContextHeaders(response);
     const declared = response.headers.get("content-length");
     const length = declared === null ? -1 : Number(declared);
-    if (response.body && (length < 0 || length > TRACK_ABOVE_BYTES)) {
+    // Reading `.body` turns a buffered body into a stream, so look only when the body must be tracked.
+    if ((length < 0 || length > TRACK_ABOVE_BYTES) && response.body) {
       response = new Response(this.#track(response.body), {
         status: response.status,
         statusText: response.statusText,

@@ -18,8 +18,11 @@ export interface UpstreamRequest {
   readonly method: string;
   /** Path and query as sent upstream, e.g. `/v1/users/7?x=1`. */
   readonly path: string;
-  /** Already filtered by the proxy (no hop-by-hop headers) and including `host`. */
-  readonly headers: Headers;
+  /**
+   * Already filtered by the proxy (no hop-by-hop headers): a Headers object, or a flat
+   * `[name, value, …]` list of lowercase names. Without a `host` field the client sends the target's.
+   */
+  readonly headers: Headers | readonly string[];
   readonly body: ReadableStream<Uint8Array> | Uint8Array | null;
   readonly connectTimeoutMs: number;
   /** Time from sending the request to the response head. */
@@ -54,8 +57,13 @@ export class UpstreamError extends Error {
 export interface UpstreamClient {
   readonly name: "fetch" | "http1";
   /**
+   * True when `send()` resolves with a Response the proxy may hand on as is: mutable headers already
+   * free of hop-by-hop fields (http1). False when its headers are immutable and unfiltered (fetch).
+   */
+  readonly ownsResponses: boolean;
+  /**
    * Sends one request and resolves with the upstream response once its head has arrived; the body
-   * streams. Rejects with UpstreamError. The returned Response's headers are the upstream's, unfiltered.
+   * streams. Rejects with UpstreamError.
    */
   send(target: UpstreamTarget, request: UpstreamRequest): Promise<Response>;
   /** Closes pooled connections; in-flight exchanges finish. */

@@ -3,6 +3,7 @@
  * second transport the proxy suite runs against. Timeouts are enforced here because fetch has only
  * one AbortSignal for the whole exchange.
  */
+import { headersFromList } from "../proxy/forward_headers.ts";
 import { type UpstreamClient, UpstreamError, type UpstreamRequest, type UpstreamTarget } from "./client.ts";
 
 export function createFetchClient(): UpstreamClient {
@@ -10,6 +11,7 @@ export function createFetchClient(): UpstreamClient {
   const http = Deno.createHttpClient({ http2: false, poolIdleTimeout: 30_000, poolMaxIdlePerHost: 256 });
   return {
     name: "fetch",
+    ownsResponses: false,
     send: (target, request) => sendWithFetch(http, target, request),
     close: () => http.close(),
   };
@@ -35,7 +37,9 @@ async function sendWithFetch(
   const headTimeoutMs = request.firstByteTimeoutMs;
   const timer = setTimeout(() => controller.abort("timeout"), headTimeoutMs);
   const body = request.body as BodyInit | null;
-  const headers = new Headers(request.headers);
+  const headers = Array.isArray(request.headers)
+    ? headersFromList(request.headers)
+    : new Headers(request.headers as Headers);
   // fetch sets Host from the URL; an explicit one (preserve_host) is sent as given.
   let response: Response;
   try {

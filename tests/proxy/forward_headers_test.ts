@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { buildUpstreamHeaders, isHopByHop, stripResponseHopByHop } from "../../src/proxy/forward_headers.ts";
 
-const info = { peerIp: "10.0.0.9", peerTrusted: false, requestId: "req-1", upstreamHost: "backend:8080" };
+const info = { peerIp: "10.0.0.9", peerTrusted: false, requestId: "req-1", preserveHost: false };
 
 Deno.test("buildUpstreamHeaders() removes hop-by-hop headers and those named in Connection", () => {
   const out = buildUpstreamHeaders(
@@ -37,7 +37,8 @@ Deno.test("buildUpstreamHeaders() replaces an untrusted peer's X-Forwarded-* and
   assert.equal(untrusted.get("x-forwarded-for"), "10.0.0.9");
   assert.equal(untrusted.get("x-forwarded-proto"), "http");
   assert.equal(untrusted.get("x-forwarded-host"), "api.example.com");
-  assert.equal(untrusted.get("host"), "backend:8080");
+  // The proxy step sets the chosen backend's Host; nothing is copied from the client.
+  assert.equal(untrusted.get("host"), null);
   assert.equal(untrusted.get("x-request-id"), "req-1");
 
   const trusted = buildUpstreamHeaders(client, { ...info, peerTrusted: true });
@@ -46,10 +47,10 @@ Deno.test("buildUpstreamHeaders() replaces an untrusted peer's X-Forwarded-* and
   assert.equal(trusted.get("x-forwarded-host"), "spoofed.example");
 });
 
-Deno.test("buildUpstreamHeaders() keeps the client's Host when no upstream host is given", () => {
+Deno.test("buildUpstreamHeaders() keeps the client's Host with preserveHost", () => {
   const out = buildUpstreamHeaders(new Headers({ host: "public.example" }), {
     ...info,
-    upstreamHost: undefined,
+    preserveHost: true,
   });
   assert.equal(out.get("host"), "public.example");
 });

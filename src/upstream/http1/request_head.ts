@@ -63,7 +63,21 @@ export function prepareRequest(
   let expect = false;
   let sawHost = false;
   let close = false;
-  for (const [name, value] of request.headers) {
+  const fields = request.headers;
+  const list = Array.isArray(fields) ? fields as readonly string[] : undefined;
+  const iterator = list ? undefined : (fields as Headers)[Symbol.iterator]();
+  for (let i = 0;; i += 2) {
+    let name: string;
+    let value: string;
+    if (list) {
+      if (i >= list.length) break;
+      name = list[i];
+      value = list[i + 1];
+    } else {
+      const next = iterator!.next();
+      if (next.done) break;
+      [name, value] = next.value;
+    }
     if (LINE_BREAKING.test(name) || LINE_BREAKING.test(value)) {
       throw invalidRequest(target, `header ${JSON.stringify(name)} contains CR, LF or NUL`);
     }

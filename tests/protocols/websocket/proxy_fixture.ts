@@ -41,6 +41,7 @@ export interface ProxyFixture {
 }
 
 const noHttp: UpstreamClient = {
+  ownsResponses: false,
   name: "fetch",
   send: () => Promise.reject(new Error("websocket routes never use the HTTP client")),
   close() {},
