@@ -3,6 +3,7 @@
  * `replace` (regex over the current value, every match, `$1` / `${name}` in the replacement).
  * kairos-rs skipped invalid actions silently; here they are config errors.
  */
+import type { UpstreamFields } from "../proxy/field_list.ts";
 import type { HeaderActionConfig } from "../config/policy_schema.ts";
 import { PolicyConfigError } from "./policy_config_error.ts";
 
@@ -48,7 +49,10 @@ export function compileHeaderActions(actions: readonly HeaderActionConfig[], pat
 }
 
 /** Applies the actions in order to mutable `headers`. */
-export function applyHeaderActions(actions: readonly HeaderAction[], headers: Headers): void {
+export function applyHeaderActions(
+  actions: readonly HeaderAction[],
+  headers: UpstreamFields | Headers,
+): void {
   for (const action of actions) {
     switch (action.kind) {
       case "add":

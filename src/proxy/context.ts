@@ -4,6 +4,7 @@
  */
 import type { RouteConfig } from "../config/schema.ts";
 import type { GatewayError } from "./gateway_error.ts";
+import type { UpstreamFields } from "./field_list.ts";
 
 export interface RequestContext {
   readonly request: Request;
@@ -29,7 +30,7 @@ export interface RequestContext {
   /** Query string to send upstream, including `?` or "". */
   upstreamQuery: string;
   /** Headers to send upstream (hop-by-hop already removed); request transformations edit these. */
-  readonly upstreamHeaders: Headers;
+  readonly upstreamHeaders: UpstreamFields;
   /**
    * Body to send upstream (initially the client's body stream). The body-limit stage wraps it in a
    * counting stream that errors with GatewayError 413 past the limit; the proxy maps that error.

@@ -1,12 +1,11 @@
 /**
- * The RequestContext the runtime builds for every routed request. Its upstream fields start as a flat
- * list; the `upstreamHeaders` Headers object is made only when a stage asks for it (transformations,
- * auth forwarding), so a plain proxied request never pays for building one.
+ * The RequestContext the runtime builds for every routed request. Its upstream fields are a FieldList, a
+ * flat list that stages edit and the http1 client writes without ever building a Headers object.
  */
 import type { RouteConfig } from "../config/schema.ts";
 import type { RequestContext } from "./context.ts";
 import type { GatewayError } from "./gateway_error.ts";
-import { headersFromList } from "./forward_headers.ts";
+import { FieldList } from "./field_list.ts";
 
 export class ProxyContext implements RequestContext {
   readonly request: Request;
@@ -27,8 +26,7 @@ export class ProxyContext implements RequestContext {
   claims?: Readonly<Record<string, unknown>>;
   responseHeaders?: [string, string][];
   backend?: string;
-  #list: string[] | undefined;
-  #headers: Headers | undefined;
+  readonly upstreamHeaders: FieldList;
 
   constructor(
     request: Request,
@@ -58,24 +56,16 @@ export class ProxyContext implements RequestContext {
     this.upstreamPath = upstreamPath;
     this.upstreamQuery = query;
     this.upstreamBody = request.body;
-    this.#list = upstreamFields;
-  }
-
-  get upstreamHeaders(): Headers {
-    if (this.#headers === undefined) {
-      this.#headers = headersFromList(this.#list!);
-      this.#list = undefined;
-    }
-    return this.#headers;
-  }
-
-  /** The upstream fields: still the flat list when no stage touched them, else the Headers object. */
-  upstreamFields(): Headers | readonly string[] {
-    return this.#headers ?? this.#list!;
+    this.upstreamHeaders = new FieldList(upstreamFields);
   }
 }
 
-/** The upstream fields of any RequestContext (the runtime's ProxyContext keeps them as a list when it can). */
+/** The upstream fields of a RequestContext as the upstream client takes them (a flat list when possible). */
 export function upstreamFieldsOf(ctx: RequestContext): Headers | readonly string[] {
-  return ctx instanceof ProxyContext ? ctx.upstreamFields() : ctx.upstreamHeaders;
+  const fields = ctx.upstreamHeaders;
+  if (fields instanceof FieldList) return fields.list;
+  if (fields instanceof Headers) return fields;
+  const list: string[] = [];
+  for (const [name, value] of fields) list.push(name, value);
+  return list;
 }

@@ -212,20 +212,25 @@ export class Gateway {
     clearTimeout(timer);
     if (result === "timeout") this.logger.warn("grace period over; closing remaining connections");
     await websockets;
-    this.close();
+    // Signal handlers stay installed until exit: a second SIGTERM during shutdown is ignored, not fatal.
+    this.#release();
     this.logger.info("stopped", { result });
     Deno.exit(0);
   }
 
   /** Releases timers, sockets and signal handlers (tests call this instead of shutdown). */
   close(): void {
+    this.#release();
+    for (const [signal, handler] of this.#signals) Deno.removeSignalListener(signal, handler);
+    this.#signals = [];
+  }
+
+  #release(): void {
     this.#health.stop();
     this.client.close();
     this.#policy.rateLimitStore.dispose?.();
     this.#policy.jwks.dispose();
     this.#accessLog?.flush();
-    for (const [signal, handler] of this.#signals) Deno.removeSignalListener(signal, handler);
-    this.#signals = [];
   }
 
   #snapshotDeps() {

@@ -48,11 +48,16 @@ Deno.test("SIGTERM drains: the in-flight request finishes, /ready turns 503, exi
     await new Promise((r) => setTimeout(r, 800));
     return new Response("finished");
   });
-  const gw = await startGateway(routeConfig([slow]));
+  const gw = await startGateway(routeConfig([slow]), { admin: true });
+  assert.equal((await fetchText(`${gw.adminUrl}/ready`)).status, 200);
   const inFlight = fetchText(`${gw.url}/api/slow`);
   await new Promise((r) => setTimeout(r, 200));
   gw.process.kill("SIGTERM");
   await gw.waitForOutput('"msg":"shutting down"');
+  // The main listener stops accepting at once; the admin listener tells load balancers why.
+  const ready = await fetchText(`${gw.adminUrl}/ready`);
+  assert.equal(ready.status, 503);
+  assert.equal(JSON.parse(ready.body).status, "draining");
   const res = await inFlight;
   assert.equal(res.status, 200);
   assert.equal(res.body, "finished");

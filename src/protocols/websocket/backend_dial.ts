@@ -4,6 +4,7 @@
  * refusal backs off and picks again within the route's retry policy. Errors are GatewayErrors: 502 for
  * an unreachable or refusing backend, 504 for a handshake that does not finish in connect_timeout_ms.
  */
+import type { UpstreamFields } from "../../proxy/field_list.ts";
 import type { GatewayMetrics } from "../../observe/gateway_metrics.ts";
 import { GatewayError } from "../../proxy/gateway_error.ts";
 import { computeBackoff, isRetryableStatus } from "../../proxy/retry_policy.ts";
@@ -18,7 +19,7 @@ export interface DialRequest {
   /** Path and query for the backend. */
   readonly path: string;
   /** Forwarded headers (X-Forwarded-*, X-Request-Id, cookies, Authorization, Origin, …). */
-  readonly headers: Headers;
+  readonly headers: UpstreamFields;
   /** The client's Sec-WebSocket-Protocol offer, or null. */
   readonly protocols: string | null;
   readonly clientIp: string;

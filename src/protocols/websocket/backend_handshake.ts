@@ -2,6 +2,7 @@
  * The opening handshake toward a backend (RFC 6455 §4.1), written by hand over a dialled connection so
  * the gateway controls the Host header, forwards the client's headers and sees a refusal's status.
  */
+import type { UpstreamFields } from "../../proxy/field_list.ts";
 import { UpstreamError } from "../../upstream/client.ts";
 import { hasToken } from "./upgrade_request.ts";
 
@@ -11,7 +12,7 @@ export interface HandshakeRequest {
   readonly path: string;
   readonly host: string;
   /** Headers to forward (hop-by-hop already removed); `sec-websocket-*` and framing headers are skipped. */
-  readonly headers: Headers;
+  readonly headers: UpstreamFields;
   /** The client's `Sec-WebSocket-Protocol` offer, as sent, or null. */
   readonly protocols: string | null;
 }
