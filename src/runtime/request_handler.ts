@@ -148,7 +148,7 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
       for (let i = 0; i < responseStages.length; i++) response = responseStages[i](ctx, response);
       return record.finishProxied(response, route, result.backend, result.attempts, info.completed);
     } catch (err) {
-      return record.fail(toGatewayError(err, state.logger, requestId), route.id, route, info.completed);
+      return record.fail(toGatewayError(err, state.logger, requestId), route.id, route);
     }
   };
 }

@@ -68,7 +68,7 @@ export class RequestRecord implements ProxyObserver {
   }
 
   /** Answers with the JSON error body for `err`. */
-  fail(err: GatewayError, routeId: string, route?: CompiledRoute, completed?: Promise<void>): Response {
+  fail(err: GatewayError, routeId: string, route?: CompiledRoute): Response {
     this.#route = route;
     this.#routeId = routeId;
     this.#error = err.message;
@@ -76,7 +76,8 @@ export class RequestRecord implements ProxyObserver {
     this.#applyContextHeaders(response);
     this.#status = response.status;
     this.#bytesOut = 0;
-    this.#finishWhen(completed);
+    // An error body is small and complete: finalise now rather than wait for its delivery.
+    this.#finish();
     return response;
   }
 
@@ -87,7 +88,7 @@ export class RequestRecord implements ProxyObserver {
     this.#applyContextHeaders(response);
     this.#status = response.status;
     this.#bytesOut = Number(response.headers.get("content-length") ?? 0);
-    this.#finishWhen(completed);
+    this.#finishWhen(response.body && !response.headers.has("content-length") ? completed : undefined);
     return response;
   }
 
@@ -114,10 +115,12 @@ export class RequestRecord implements ProxyObserver {
         statusText: response.statusText,
         headers: response.headers,
       });
+      this.#finishWhen(completed);
     } else {
+      // A small body of known length is one write away: finalise now, without a promise per request.
       this.#bytesOut = length < 0 ? 0 : length;
+      this.#finish();
     }
-    this.#finishWhen(completed);
     return response;
   }
 
@@ -150,17 +153,18 @@ export class RequestRecord implements ProxyObserver {
     }
   }
 
+  /** Finalises when a streamed body has been delivered (or the client left). */
   #finishWhen(completed: Promise<void> | undefined): void {
-    if (completed) completed.then(this.#finish, this.#abandoned);
-    else queueMicrotask(this.#finish);
+    if (completed) completed.then(() => this.#finish(), () => this.#abandoned());
+    else this.#finish();
   }
 
-  #abandoned = (): void => {
+  #abandoned(): void {
     this.#error ??= "client went away before the response was delivered";
     this.#finish();
-  };
+  }
 
-  #finish = (): void => {
+  #finish(): void {
     const state = this.#state;
     const duration = performance.now() - this.#startedAt;
     if (this.#backend) this.#backend.release();
@@ -182,5 +186,5 @@ export class RequestRecord implements ProxyObserver {
       attempts: this.#attempts,
       error: this.#error,
     });
-  };
+  }
 }
