@@ -3,34 +3,9 @@
  * the X-Forwarded-* / X-Request-Id set. Repeated headers (Set-Cookie) survive because we copy
  * entry by entry with `append`.
  */
+import { connectionTokens, HOP_BY_HOP_NAMES, isHopByHop } from "./hop_by_hop.ts";
 
-/** Connection-specific headers that a proxy must not forward (RFC 9110 §7.6.1, plus legacy ones). */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
-
-export function isHopByHop(name: string): boolean {
-  return HOP_BY_HOP.has(name);
-}
-
-/** Names listed in a Connection header are hop-by-hop for this message too (RFC 9110 §7.6.1). */
-function connectionTokens(value: string | null): Set<string> | undefined {
-  if (!value) return undefined;
-  let tokens: Set<string> | undefined;
-  for (const raw of value.split(",")) {
-    const token = raw.trim().toLowerCase();
-    if (token && token !== "close" && token !== "keep-alive") (tokens ??= new Set()).add(token);
-  }
-  return tokens;
-}
+export { isHopByHop };
 
 export interface ForwardInfo {
   /** The socket peer; appended to X-Forwarded-For. */
@@ -66,7 +41,7 @@ export function buildUpstreamHeaderList(client: Headers, info: ForwardInfo, size
   for (const [name, value] of client) {
     count++;
     bytes += name.length + value.length + 4;
-    if (HOP_BY_HOP.has(name) || extra?.has(name)) continue;
+    if (isHopByHop(name) || extra?.has(name)) continue;
     switch (name) {
       case "host":
         clientHost = value;
@@ -124,7 +99,7 @@ export function buildUpstreamHeaders(client: Headers, info: ForwardInfo, size?: 
  */
 export function stripResponseHopByHop(headers: Headers): Headers {
   const extra = connectionTokens(headers.get("connection"));
-  for (const name of HOP_BY_HOP) headers.delete(name);
+  for (const name of HOP_BY_HOP_NAMES) headers.delete(name);
   if (extra) { for (const name of extra) headers.delete(name); }
   return headers;
 }

@@ -10,6 +10,7 @@ import type { RequestContext } from "./context.ts";
 import { GatewayError } from "./gateway_error.ts";
 import { computeBackoff, isIdempotentMethod, isRetryableStatus } from "./retry_policy.ts";
 import { ReplayableBody } from "./replayable_body.ts";
+import { noBackendError, pickBackend } from "./backend_choice.ts";
 import { upstreamFieldsOf } from "./proxy_context.ts";
 
 /** What the proxy step needs from a compiled route. */
@@ -140,36 +141,6 @@ export async function proxyRequest(
   }
   // Unreachable: the loop either returns or throws on its last attempt.
   throw lastError ?? noBackendError(route, ctx.routeId);
-}
-
-function pickBackend(
-  route: ProxyRoute,
-  clientIp: string,
-  failed: BackendState | undefined,
-): BackendState | undefined {
-  // A half-open breaker admits a bounded number of probes; a backend that refuses us is skipped.
-  let exclude = failed;
-  for (let tries = 0; tries < route.backends.length; tries++) {
-    const backend = route.balancer.pick(clientIp, exclude);
-    if (!backend) return undefined;
-    if (backend.breaker.tryAcquire()) return backend;
-    exclude = backend;
-  }
-  return undefined;
-}
-
-function noBackendError(route: ProxyRoute, routeId: string): GatewayError {
-  const open = route.backends.filter((b) => b.breaker.state !== "closed");
-  if (open.length > 0 && open.length === route.backends.length) {
-    const names = open.map((b) => b.key).join(", ");
-    return new GatewayError(
-      503,
-      "circuit_open",
-      `Service ${names} is currently unavailable (circuit breaker open)`,
-      { headers: { "retry-after": String(Math.ceil(route.config.circuit_breaker.reset_timeout_ms / 1000)) } },
-    );
-  }
-  return new GatewayError(503, "no_healthy_upstream", `No healthy backend for route ${routeId}`);
 }
 
 function withHost(

@@ -4,6 +4,7 @@
  * refusal backs off and picks again within the route's retry policy. Errors are GatewayErrors: 502 for
  * an unreachable or refusing backend, 504 for a handshake that does not finish in connect_timeout_ms.
  */
+import { noBackendError, pickBackend } from "../../proxy/backend_choice.ts";
 import type { UpstreamFields } from "../../proxy/field_list.ts";
 import type { GatewayMetrics } from "../../observe/gateway_metrics.ts";
 import { GatewayError } from "../../proxy/gateway_error.ts";
@@ -55,7 +56,7 @@ export async function dialWebSocketBackend(
   let lastError: GatewayError | undefined;
   for (let attempt = 0; attempt < route.maxAttempts; attempt++) {
     const backend = pickBackend(route, request.clientIp, failed);
-    if (!backend) throw lastError ?? noBackendError(route);
+    if (!backend) throw lastError ?? noBackendError(route, route.id);
     backend.acquire();
     const result = await attemptOnce(route, backend, request);
     const recorder = metrics.backendRecorder(backend.key);
@@ -99,7 +100,7 @@ export async function dialWebSocketBackend(
     await sleep(computeBackoff(retry, attempt));
   }
   // Unreachable: the loop returns or throws on its last attempt.
-  throw lastError ?? noBackendError(route);
+  throw lastError ?? noBackendError(route, route.id);
 }
 
 async function attemptOnce(
@@ -157,33 +158,4 @@ function closeQuietly(conn: Deno.Conn): void {
   try {
     conn.close();
   } catch { /* already closed */ }
-}
-
-// Same selection as the HTTP proxy step: a half-open breaker admits a bounded number of probes.
-function pickBackend(
-  route: CompiledRoute,
-  clientIp: string,
-  failed: BackendState | undefined,
-): BackendState | undefined {
-  let exclude = failed;
-  for (let tries = 0; tries < route.backends.length; tries++) {
-    const backend = route.balancer.pick(clientIp, exclude);
-    if (!backend) return undefined;
-    if (backend.breaker.tryAcquire()) return backend;
-    exclude = backend;
-  }
-  return undefined;
-}
-
-function noBackendError(route: CompiledRoute): GatewayError {
-  const open = route.backends.filter((b) => b.breaker.state !== "closed");
-  if (open.length > 0 && open.length === route.backends.length) {
-    return new GatewayError(
-      503,
-      "circuit_open",
-      `Service ${open.map((b) => b.key).join(", ")} is currently unavailable (circuit breaker open)`,
-      { headers: { "retry-after": String(Math.ceil(route.config.circuit_breaker.reset_timeout_ms / 1000)) } },
-    );
-  }
-  return new GatewayError(503, "no_healthy_upstream", `No healthy backend for route ${route.id}`);
 }

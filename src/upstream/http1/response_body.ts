@@ -1,22 +1,10 @@
 import type { ChunkedDecoder } from "./chunked_decoder.ts";
+import { connectionTokens, isHopByHop } from "../../proxy/hop_by_hop.ts";
 import type { Http1Connection } from "./http1_connection.ts";
 import type { ResponseHead } from "./response_head.ts";
 
 // Largest single read for a streamed body; a read never asks for more than the body still owes.
 const READ_CHUNK = 65536;
-
-/** Connection-specific fields a proxy must not pass on (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
 
 /**
  * Builds the Response with hop-by-hop fields (and those the Connection field names) already left out,
@@ -34,17 +22,9 @@ export function makeResponse(body: BodyInit | null, head: ResponseHead): Respons
   }
   for (let i = 0; i < fields.length; i += 2) {
     const lower = fields[i].toLowerCase();
-    if (!HOP_BY_HOP.has(lower) && !named?.has(lower)) headers.append(fields[i], fields[i + 1]);
+    if (!isHopByHop(lower) && !named?.has(lower)) headers.append(fields[i], fields[i + 1]);
   }
   return response;
-}
-
-function connectionTokens(value: string, into: Set<string> | undefined): Set<string> | undefined {
-  for (const raw of value.split(",")) {
-    const token = raw.trim().toLowerCase();
-    if (token && token !== "close" && token !== "keep-alive") (into ??= new Set()).add(token);
-  }
-  return into;
 }
 
 /**
