@@ -19,6 +19,7 @@ export function crossCheckConfig(config: Config): ProblemLists {
   checkJwt(config, sink);
   checkAddressList(config.trusted_proxies, ["trusted_proxies"], sink);
   checkIpFilter(config.ip_filter, ["ip_filter"], sink);
+  if (config.rate_limit?.enable_redis) redisWarning(["rate_limit", "enable_redis"], sink);
   const seen = new Map<string, { index: number; methods: readonly HttpMethod[] }[]>();
   config.routers.forEach((route, i) => {
     const path = ["routers", i];
@@ -28,6 +29,7 @@ export function crossCheckConfig(config: Config): ProblemLists {
     checkRetry(route, path, sink);
     checkIpFilter(route.ip_filter, [...path, "ip_filter"], sink);
     checkTransformations(route, path, sink);
+    if (route.rate_limit?.enable_redis) redisWarning([...path, "rate_limit", "enable_redis"], sink);
     if (route.protocol === "websocket" && !route.methods.includes("GET")) {
       sink.warnings.push(
         problemAt([...path, "methods"], "a websocket route should allow GET (the upgrade request)"),
@@ -35,6 +37,16 @@ export function crossCheckConfig(config: Config): ProblemLists {
     }
   });
   return sink;
+}
+
+// kairos-rs accepts the flag and ignores it too; here the operator is told that counters stay per process.
+function redisWarning(path: (string | number)[], sink: ProblemLists): void {
+  sink.warnings.push(
+    problemAt(
+      path,
+      "Redis rate-limit storage is not available yet: counters are kept in this process's memory",
+    ),
+  );
 }
 
 function checkJwt(config: Config, sink: ProblemLists): void {

@@ -78,7 +78,7 @@ export function compileRoutePipeline(route: RouteConfig, config: Config, deps: P
   }
   const security = compileSecurityHeaders(route.security_headers ?? config.security_headers);
   if (security) response.push(security);
-  return { request, response };
+  return { request, response, errors: security ? [security] : [] };
 }
 
 function sharedVerifier(jwt: JwtConfig, deps: PolicyDeps): JwtVerifier {

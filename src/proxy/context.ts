@@ -55,4 +55,6 @@ export type ResponseStage = (ctx: RequestContext, response: Response) => Respons
 export interface RoutePipeline {
   readonly request: readonly RequestStage[];
   readonly response: readonly ResponseStage[];
+  /** Stages for the gateway's own error responses (security headers, as kairos-rs sends them everywhere). */
+  readonly errors: readonly ResponseStage[];
 }

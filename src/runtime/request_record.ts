@@ -72,8 +72,10 @@ export class RequestRecord implements ProxyObserver {
     this.#route = route;
     this.#routeId = routeId;
     this.#error = err.message;
-    const response = errorResponse(err, this.#requestId, this.#request.method === "HEAD");
+    let response = errorResponse(err, this.#requestId, this.#request.method === "HEAD");
     this.#applyContextHeaders(response);
+    const stages = route ? route.pipeline.errors : this.#state.snapshot().unroutedStages;
+    for (let i = 0; i < stages.length; i++) response = stages[i](this.context!, response);
     this.#status = response.status;
     this.#bytesOut = 0;
     // An error body is small and complete: finalise now rather than wait for its delivery.

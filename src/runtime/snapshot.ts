@@ -4,7 +4,8 @@
  */
 import type { BackendConfig, Config, RouteConfig } from "../config/schema.ts";
 import { parseBackendHost } from "../config/backend_address.ts";
-import type { RoutePipeline } from "../proxy/context.ts";
+import type { ResponseStage, RoutePipeline } from "../proxy/context.ts";
+import { compileSecurityHeaders } from "../policy/security_headers.ts";
 import { type ClientIpResolver, createClientIpResolver } from "../proxy/client_ip.ts";
 import type { ProxyRoute } from "../proxy/proxy_step.ts";
 import { maxAttempts } from "../proxy/retry_policy.ts";
@@ -34,6 +35,8 @@ export interface Snapshot {
   /** Every distinct backend the snapshot uses (shared between routes by key). */
   readonly backends: readonly BackendState[];
   readonly resolveClientIp: ClientIpResolver;
+  /** Security headers for answers that match no route (404, 405, 431), from the global config. */
+  readonly unroutedStages: readonly ResponseStage[];
 }
 
 export interface SnapshotDeps {
@@ -66,6 +69,7 @@ export function buildSnapshot(config: Config, version: number, deps: SnapshotDep
     routes,
     backends: [...backends.values()],
     resolveClientIp: createClientIpResolver(config.trusted_proxies),
+    unroutedStages: unroutedStages(config),
   });
 }
 
@@ -121,4 +125,9 @@ export function upstreamTarget(backend: BackendConfig, route: RouteConfig): Upst
     authority: address.port === defaultPort ? host : `${host}:${address.port}`,
     key: `${keyScheme}://${host}:${address.port}`,
   };
+}
+
+function unroutedStages(config: Config): ResponseStage[] {
+  const security = compileSecurityHeaders(config.security_headers);
+  return security ? [security] : [];
 }

@@ -233,3 +233,15 @@ Deno.test("cross-checks allow a non-loopback admin host without a token", () => 
   const result = check(configWith({}, { admin: { host: "0.0.0.0" } }));
   assert.ok(result.ok);
 });
+
+Deno.test("cross-checks warn that enable_redis is not honoured yet", () => {
+  const result = check({
+    ...configWith({}),
+    rate_limit: { requests_per_window: 10, window_ms: 1000, enable_redis: true },
+  });
+  assert.ok(result.ok);
+  assert.ok(
+    result.warnings.some((w) => w.path === "rate_limit.enable_redis"),
+    JSON.stringify(result.warnings),
+  );
+});

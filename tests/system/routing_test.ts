@@ -95,6 +95,8 @@ for (const client of CLIENTS) {
       assert.ok(body.request_id);
       assert.ok(!Number.isNaN(Date.parse(body.timestamp)));
       assert.equal(res.headers.get("content-type"), "application/json");
+      // kairos-rs sends its security headers on every response, errors included.
+      assert.equal(res.headers.get("x-content-type-options"), "nosniff");
     });
 
     await t.step("a wrong method is a 405 with Allow", async () => {
