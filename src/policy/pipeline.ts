@@ -18,7 +18,7 @@ import { compileLimiter, compileRateLimit, type Limiter } from "./rate_limit.ts"
 import type { RateLimitStore } from "./rate_limit_store.ts";
 import { compileRequestTransformation } from "./request_transform.ts";
 import { compileResponseTransformation } from "./response_transform.ts";
-import { compileSecurityHeaders } from "./security_headers.ts";
+import { compileSecurityHeaders, securityHeaderList } from "./security_headers.ts";
 
 export { checkHeaderLimits } from "./header_limits.ts";
 export { isPreflight } from "./cors.ts";
@@ -78,7 +78,8 @@ export function compileRoutePipeline(route: RouteConfig, config: Config, deps: P
   }
   const security = compileSecurityHeaders(route.security_headers ?? config.security_headers);
   if (security) response.push(security);
-  return { request, response, errors: security ? [security] : [] };
+  const securityHeaders = securityHeaderList(route.security_headers ?? config.security_headers).flat();
+  return { request, response, errors: security ? [security] : [], securityHeaders };
 }
 
 function sharedVerifier(jwt: JwtConfig, deps: PolicyDeps): JwtVerifier {

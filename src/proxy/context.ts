@@ -57,4 +57,9 @@ export interface RoutePipeline {
   readonly response: readonly ResponseStage[];
   /** Stages for the gateway's own error responses (security headers, as kairos-rs sends them everywhere). */
   readonly errors: readonly ResponseStage[];
+  /**
+   * The security headers the last response stage adds (lowercase names, flat `[name, value, …]`; empty
+   * when off), so an upstream client that builds its own responses can add them in the same pass.
+   */
+  readonly securityHeaders: readonly string[];
 }

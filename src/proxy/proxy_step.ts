@@ -16,6 +16,8 @@ import { upstreamFieldsOf } from "./proxy_context.ts";
 /** What the proxy step needs from a compiled route. */
 export interface ProxyRoute {
   readonly config: RouteConfig;
+  /** Fields the upstream client adds to the response when the backend did not send them. */
+  readonly responseDefaults?: readonly string[];
   readonly balancer: Balancer;
   readonly backends: readonly BackendState[];
   readonly retry: RetryConfig | undefined;
@@ -73,6 +75,7 @@ export async function proxyRequest(
       firstByteTimeoutMs: config.timeout_ms,
       idleTimeoutMs: config.idle_timeout_ms,
       signal: ctx.request.signal,
+      responseDefaults: route.responseDefaults,
     };
     backend.acquire();
     let response: Response;

@@ -234,7 +234,12 @@ export class Gateway {
   }
 
   #snapshotDeps() {
-    return { registry: this.backends, metrics: this.metrics, policy: this.#policy };
+    return {
+      registry: this.backends,
+      metrics: this.metrics,
+      policy: this.#policy,
+      clientAddsDefaults: this.client.ownsResponses,
+    };
   }
 
   #reloadFailed(errors: string[]): ReloadOutcome {

@@ -144,7 +144,7 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
         });
       }
       response.headers.set("x-request-id", requestId);
-      const responseStages = route.pipeline.response;
+      const responseStages = route.responseStages;
       for (let i = 0; i < responseStages.length; i++) response = responseStages[i](ctx, response);
       return record.finishProxied(response, route, result.backend, result.attempts, info.completed);
     } catch (err) {

@@ -24,6 +24,8 @@ export interface CompiledRoute extends ProxyRoute {
   readonly index: number;
   readonly template: PathTemplate;
   readonly pipeline: RoutePipeline;
+  /** The response stages to run: the pipeline's, less the security headers when the client adds them. */
+  readonly responseStages: readonly ResponseStage[];
   readonly recorder: RouteRecorder;
 }
 
@@ -43,6 +45,8 @@ export interface SnapshotDeps {
   readonly registry: BackendRegistry;
   readonly metrics: GatewayMetrics;
   readonly policy: PolicyDeps;
+  /** The upstream client builds its own responses and applies `responseDefaults` (http1). */
+  readonly clientAddsDefaults: boolean;
 }
 
 /** Compiles `config` into a Snapshot. Throws TypeError naming the route on anything it cannot build. */
@@ -92,12 +96,21 @@ function compileRoute(
     return state;
   });
   const id = route.external_path;
+  const pipeline = compileRoutePipeline(route, config, deps.policy);
+  // Security headers come last among the response stages. With no response transformation before them,
+  // the http1 client adds them while it builds the response, saving a pass over the headers.
+  const inClient = deps.clientAddsDefaults && !route.response_transformation &&
+    pipeline.securityHeaders.length > 0;
+  const responseStages = inClient ? pipeline.response.slice(0, -1) : pipeline.response;
+  const responseDefaults = inClient ? pipeline.securityHeaders : undefined;
   return Object.freeze({
     id,
     index,
     config: route,
     template: compileTemplate(route.internal_path),
-    pipeline: compileRoutePipeline(route, config, deps.policy),
+    pipeline,
+    responseStages,
+    responseDefaults,
     balancer: createBalancer(route.load_balancing_strategy, states, {
       weights: route.backends.map((b) => b.weight),
     }),

@@ -31,6 +31,11 @@ export interface UpstreamRequest {
   readonly idleTimeoutMs: number;
   /** Aborted when the client goes away: the upstream exchange is cancelled and its socket not reused. */
   readonly signal?: AbortSignal;
+  /**
+   * Fields to add to the response when the backend did not send them, as a flat `[name, value, …]` list
+   * with lowercase names (the route's security headers). Only clients that own their responses apply it.
+   */
+  readonly responseDefaults?: readonly string[];
 }
 
 export type UpstreamErrorKind =

@@ -11,7 +11,11 @@ for (const client of CLIENTS) {
   Deno.test(`gateway routes and forwards requests (${client} client)`, async (t) => {
     await using backend = startBackend((req, info) => {
       const url = new URL(req.url);
-      const headers = new Headers({ "content-type": "application/json", "x-backend": "a" });
+      const headers = new Headers({
+        "content-type": "application/json",
+        "x-backend": "a",
+        "x-frame-options": "SAMEORIGIN",
+      });
       headers.append("set-cookie", "a=1; Path=/");
       headers.append("set-cookie", "b=2; Path=/");
       headers.set("connection", "x-hop");
@@ -132,6 +136,13 @@ for (const client of CLIENTS) {
       assert.equal(res.headers.get("x-hop"), null);
       assert.equal(res.headers.get("keep-alive"), null);
       assert.deepEqual(res.headers.getSetCookie(), ["a=1; Path=/", "b=2; Path=/"]);
+    });
+
+    await t.step("security headers are added without overriding the backend's own", async () => {
+      const res = await fetchText(`${gw.url}/users/1`);
+      assert.equal(res.headers.get("x-frame-options"), "SAMEORIGIN");
+      assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+      assert.equal(res.headers.get("content-security-policy"), "default-src 'self'");
     });
 
     await t.step("X-Forwarded-* and X-Request-Id are set, Host is the backend's", async () => {

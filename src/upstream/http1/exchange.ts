@@ -141,7 +141,7 @@ function respond(
   }
   if (framing === "none") {
     conn.finish();
-    return makeResponse(null, head);
+    return makeResponse(null, head, request.responseDefaults);
   }
   let decoder: ChunkedDecoder | null = null;
   let prefix: Uint8Array<ArrayBuffer>[] | null = null;
@@ -150,22 +150,32 @@ function respond(
     if (conn.end - conn.start >= length) {
       // The Response copies its bytes (fetch's "extract a body"), so it may see the read buffer, but only
       // before finish() lets the next read into it.
-      const response = makeResponse(conn.buf.subarray(conn.start, conn.start + length), head);
+      const response = makeResponse(
+        conn.buf.subarray(conn.start, conn.start + length),
+        head,
+        request.responseDefaults,
+      );
       conn.start += length;
       conn.finish();
       return response;
     }
-    if (length <= limits.smallBodyThreshold) return readSmallBody(conn, head, request.idleTimeoutMs);
+    if (length <= limits.smallBodyThreshold) {
+      return readSmallBody(conn, head, request.idleTimeoutMs, request.responseDefaults);
+    }
   } else if (framing === "chunked") {
     decoder = new ChunkedDecoder(limits.maxHeadBytes);
     prefix = decodeBufferedChunks(conn, decoder);
     if (decoder.state === "done") {
       conn.finish();
-      return makeResponse(prefix.length === 0 ? new Uint8Array(0) : concatPieces(prefix), head);
+      return makeResponse(
+        prefix.length === 0 ? new Uint8Array(0) : concatPieces(prefix),
+        head,
+        request.responseDefaults,
+      );
     }
   }
   const source = new ResponseBodySource(conn, head, decoder, prefix, request.idleTimeoutMs);
-  return makeResponse(new ReadableStream(source, { highWaterMark: 0 }), head);
+  return makeResponse(new ReadableStream(source, { highWaterMark: 0 }), head, request.responseDefaults);
 }
 
 /**

@@ -11,7 +11,11 @@ const READ_CHUNK = 65536;
  * so the proxy can hand it on without copying its headers. Header names were validated by
  * parseResponseHead, so append cannot throw.
  */
-export function makeResponse(body: BodyInit | null, head: ResponseHead): Response {
+export function makeResponse(
+  body: BodyInit | null,
+  head: ResponseHead,
+  defaults: readonly string[] | undefined,
+): Response {
   const response = new Response(body, { status: head.status });
   const headers = response.headers;
   const fields = head.fields;
@@ -20,9 +24,20 @@ export function makeResponse(body: BodyInit | null, head: ResponseHead): Respons
     const lower = fields[i].toLowerCase();
     if (lower === "connection") named = connectionTokens(fields[i + 1], named);
   }
+  // Bit j set: the backend sent defaults[2j] itself (a default never overrides the backend).
+  let sent = 0;
   for (let i = 0; i < fields.length; i += 2) {
     const lower = fields[i].toLowerCase();
-    if (!isHopByHop(lower) && !named?.has(lower)) headers.append(fields[i], fields[i + 1]);
+    if (isHopByHop(lower) || named?.has(lower)) continue;
+    headers.append(fields[i], fields[i + 1]);
+    if (defaults) {
+      for (let j = 0; j < defaults.length; j += 2) if (defaults[j] === lower) sent |= 1 << (j >> 1);
+    }
+  }
+  if (defaults) {
+    for (let j = 0; j < defaults.length; j += 2) {
+      if ((sent & (1 << (j >> 1))) === 0) headers.append(defaults[j], defaults[j + 1]);
+    }
   }
   return response;
 }
@@ -35,6 +50,7 @@ export async function readSmallBody(
   conn: Http1Connection,
   head: ResponseHead,
   idleTimeoutMs: number,
+  defaults: readonly string[] | undefined,
 ): Promise<Response> {
   const bytes = new Uint8Array(head.contentLength);
   let have = conn.end - conn.start;
@@ -53,7 +69,7 @@ export async function readSmallBody(
     throw conn.toUpstreamError(err);
   }
   conn.finish();
-  return makeResponse(bytes, head);
+  return makeResponse(bytes, head, defaults);
 }
 
 /**

@@ -67,7 +67,12 @@ export function startProxy(route: Record<string, unknown>, top: Record<string, u
   const rateLimitStore = createMemoryRateLimitStore();
   const jwks = createJwksCache();
   const policy = { rateLimitStore, jwks, log: () => {} };
-  const snapshot = buildSnapshot(config, 1, { registry: new BackendRegistry(), metrics, policy });
+  const snapshot = buildSnapshot(config, 1, {
+    registry: new BackendRegistry(),
+    metrics,
+    policy,
+    clientAddsDefaults: false,
+  });
   const proxy = createWebSocketProxy({ logger, metrics, registry });
   const handler = createRequestHandler({
     snapshot: () => snapshot,
