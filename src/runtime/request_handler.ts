@@ -59,7 +59,15 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
     const requestId = acceptRequestId(request.headers.get("x-request-id"));
     const peerIp = info.remoteAddr.hostname;
     const address = snapshot.resolveClientIp(peerIp, request.headers.get("x-forwarded-for"));
-    const record = new RequestRecord(state, request, requestId, address.clientIp, path, startedAt);
+    const record = new RequestRecord(
+      state,
+      request,
+      requestId,
+      address.clientIp,
+      path,
+      startedAt,
+      snapshot.unroutedStages,
+    );
 
     // One pass over the client's headers: copy them for upstream and measure the head for the 431 limits.
     const upstreamFields = buildUpstreamHeaderList(request.headers, {

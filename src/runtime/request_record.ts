@@ -2,7 +2,7 @@
  * Bookkeeping of one request from entry to the last byte sent: in-flight counts, backend release,
  * metrics and the access-log line. Finalised once, when Deno reports the response as delivered.
  */
-import type { RequestContext } from "../proxy/context.ts";
+import type { RequestContext, ResponseStage } from "../proxy/context.ts";
 import { errorResponse, type GatewayError } from "../proxy/gateway_error.ts";
 import type { ProxyObserver } from "../proxy/proxy_step.ts";
 import type { BackendState } from "../upstream/backend_state.ts";
@@ -20,6 +20,7 @@ export class RequestRecord implements ProxyObserver {
   readonly #clientIp: string;
   readonly #path: string;
   readonly #startedAt: number;
+  readonly #unroutedStages: readonly ResponseStage[];
   context: RequestContext | undefined;
   #route: CompiledRoute | undefined;
   #routeId = "";
@@ -37,6 +38,7 @@ export class RequestRecord implements ProxyObserver {
     clientIp: string,
     path: string,
     startedAt: number,
+    unroutedStages: readonly ResponseStage[],
   ) {
     this.#state = state;
     this.#request = request;
@@ -44,6 +46,7 @@ export class RequestRecord implements ProxyObserver {
     this.#clientIp = clientIp;
     this.#path = path;
     this.#startedAt = startedAt;
+    this.#unroutedStages = unroutedStages;
   }
 
   /** Marks the request as in flight for `kairos_active_connections`. */
@@ -74,7 +77,8 @@ export class RequestRecord implements ProxyObserver {
     this.#error = err.message;
     let response = errorResponse(err, this.#requestId, this.#request.method === "HEAD");
     this.#applyContextHeaders(response);
-    const stages = route ? route.pipeline.errors : this.#state.snapshot().unroutedStages;
+    const stages = route ? route.pipeline.errors : this.#unroutedStages;
+    // Error stages (security headers) do not read the context, which an unrouted request does not have.
     for (let i = 0; i < stages.length; i++) response = stages[i](this.context!, response);
     this.#status = response.status;
     this.#bytesOut = 0;
