@@ -3,6 +3,7 @@
  * path templates, duplicate routes, retry backoff order, IP/CIDR lists and transformation regexes.
  * Messages follow kairos-rs wording where it has one (`config/validation.rs`, `Settings::validate`).
  */
+import { parsePathPattern } from "../routing/path_template.ts";
 import type { Config, HttpMethod, RouteConfig } from "./schema.ts";
 import type { PathSegments, ProblemLists } from "./problems.ts";
 import { describeValue, formatPath, problemAt } from "./problems.ts";
@@ -108,6 +109,14 @@ function checkPaths(route: RouteConfig, path: PathSegments, sink: ProblemLists):
     sink.errors.push(problemAt([...path, "internal_path"], `${inner}, got ${describeValue(internal)}`));
   }
   if (typeof outer === "string") return undefined;
+  // The route table is the final judge of what it can match (e.g. one parameter per segment):
+  // `validate` must refuse what `serve` would fail to build.
+  try {
+    parsePathPattern(external);
+  } catch (err) {
+    sink.errors.push(problemAt([...path, "external_path"], (err as Error).message));
+    return undefined;
+  }
   if (typeof inner !== "string") {
     for (const name of inner.params) {
       if (!outer.params.includes(name)) {

@@ -245,3 +245,10 @@ Deno.test("cross-checks warn that enable_redis is not honoured yet", () => {
     JSON.stringify(result.warnings),
   );
 });
+
+Deno.test("cross-checks refuse a pattern the route table cannot match, as serve would", () => {
+  const result = check(configWithRoutes([{ external_path: "/x/{a}-{b}", internal_path: "/{a}/{b}" }]));
+  assert.ok(!result.ok);
+  assert.equal(result.errors[0].path, "routers[0].external_path");
+  assert.match(result.errors[0].message, /at most one parameter/);
+});
