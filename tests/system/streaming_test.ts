@@ -86,3 +86,46 @@ for (const client of CLIENTS) {
     await gw.waitForOutput(/"error":"upstream body failed/);
   });
 }
+
+Deno.test("a client body that lies about its length never reaches the backend whole, and the gateway keeps serving", async () => {
+  const complete: number[] = [];
+  await using backend = startBackend(async (req) => {
+    if (req.method === "POST") {
+      try {
+        const body = new Uint8Array(await req.arrayBuffer());
+        complete.push(body.byteLength);
+        return new Response(String(body.byteLength));
+      } catch {
+        return new Response("incomplete body", { status: 400 }); // the gateway cut the upload short
+      }
+    }
+    return new Response("fine");
+  });
+  await using gw = await startGateway(routeConfig([backend]));
+  const encoder = new TextEncoder();
+
+  // Declares 100 bytes, sends 10, then closes its side.
+  const short = await Deno.connect({ hostname: "127.0.0.1", port: gw.port });
+  await short.write(
+    encoder.encode("POST /api/lie HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"),
+  );
+  await short.closeWrite();
+  const reply = new Uint8Array(4096);
+  const n = await short.read(reply);
+  short.close();
+  // Either a 4xx/5xx or a closed connection: never a 200 for a body that did not arrive.
+  assert.doesNotMatch(new TextDecoder().decode(reply.subarray(0, n ?? 0)), /^HTTP\/1\.1 200/);
+
+  // Declares 5 bytes, sends 15: the rest is not a body, and must not pass as a second request's body.
+  const long = await Deno.connect({ hostname: "127.0.0.1", port: gw.port });
+  await long.write(
+    encoder.encode("POST /api/lie HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloEXTRABYTES"),
+  );
+  const n2 = await long.read(reply);
+  long.close();
+  assert.match(new TextDecoder().decode(reply.subarray(0, n2 ?? 0)), /^HTTP\/1\.1 200/);
+
+  assert.equal((await fetchText(`${gw.url}/api/after`)).body, "fine");
+  assert.ok(!complete.includes(100), `the backend received a 100-byte body: ${complete}`);
+  assert.ok(complete.every((size) => size === 5), `unexpected bodies: ${complete}`);
+});
