@@ -11,6 +11,7 @@ import { GatewayError } from "./gateway_error.ts";
 import { computeBackoff, isIdempotentMethod, isRetryableStatus } from "./retry_policy.ts";
 import { ReplayableBody } from "./replayable_body.ts";
 import { noBackendError, pickBackend } from "./backend_choice.ts";
+import { upstreamFailure } from "./upstream_failure.ts";
 import { upstreamFieldsOf } from "./proxy_context.ts";
 
 /** What the proxy step needs from a compiled route. */
@@ -95,24 +96,14 @@ export async function proxyRequest(
           cause: err,
         });
       }
-      if (err.kind === "aborted") {
-        backend.breaker.release();
-        throw new GatewayError(499, "bad_request", "Client closed the request", {
-          source: "client",
-          cause: err,
-        });
-      }
-      backend.breaker.onFailure();
-      const timedOut = err.kind === "timeout" || err.kind === "connect_timeout";
-      observer.attempt(
+      const failure = upstreamFailure(
+        err,
         backend,
-        timedOut ? "timeout" : err.kind === "protocol" ? "protocol_error" : "connect_error",
+        `Upstream error for ${backend.key}${path}: ${err.message}`,
       );
-      lastError = timedOut
-        ? new GatewayError(504, "timeout", `${err.message}`, { cause: err })
-        : new GatewayError(502, "upstream", `Upstream error for ${backend.key}${path}: ${err.message}`, {
-          cause: err,
-        });
+      if (failure.outcome === undefined) throw failure.error;
+      observer.attempt(backend, failure.outcome);
+      lastError = failure.error;
       const replayable = body ? body.replayable : !err.requestSent || ctx.upstreamBody === null;
       const safe = idempotent || !err.requestSent || (body?.buffered ?? ctx.upstreamBody === null);
       if (

@@ -5,6 +5,7 @@
  * an unreachable or refusing backend, 504 for a handshake that does not finish in connect_timeout_ms.
  */
 import { noBackendError, pickBackend } from "../../proxy/backend_choice.ts";
+import { upstreamFailure } from "../../proxy/upstream_failure.ts";
 import type { UpstreamFields } from "../../proxy/field_list.ts";
 import type { GatewayMetrics } from "../../observe/gateway_metrics.ts";
 import { GatewayError } from "../../proxy/gateway_error.ts";
@@ -78,20 +79,10 @@ export async function dialWebSocketBackend(
       );
       retryable = isRetryableStatus(retry, result.status);
     } else {
-      const err = result.error;
-      if (err.kind === "aborted") {
-        backend.breaker.release();
-        throw new GatewayError(499, "bad_request", "Client closed the request", {
-          source: "client",
-          cause: err,
-        });
-      }
-      backend.breaker.onFailure();
-      const timedOut = err.kind === "timeout" || err.kind === "connect_timeout";
-      recorder.attempt(timedOut ? "timeout" : err.kind === "connect" ? "connect_error" : "protocol_error");
-      lastError = timedOut
-        ? new GatewayError(504, "timeout", err.message, { cause: err })
-        : new GatewayError(502, "upstream", err.message, { cause: err });
+      const failure = upstreamFailure(result.error, backend, result.error.message);
+      if (failure.outcome === undefined) throw failure.error;
+      recorder.attempt(failure.outcome);
+      lastError = failure.error;
       retryable = retry?.retry_on_connection_error ?? false;
     }
     if (!retry || !retryable || attempt + 1 >= route.maxAttempts || request.signal.aborted) throw lastError;
