@@ -178,11 +178,6 @@ async function main(argv: readonly string[]): Promise<number> {
       host,
       port,
       logger,
-      loadConfig: async () => {
-        const next = await loadConfigFile(configPath);
-        if (!next.ok) throw new Error(formatProblems(next.errors));
-        return next.config;
-      },
       // Installed by start(), after `store` exists.
       onReloadSignal: (): Promise<unknown> => store.reloadFromFile("signal"),
     });

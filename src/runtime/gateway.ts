@@ -26,9 +26,7 @@ export interface GatewayOptions {
   readonly host: string;
   readonly port: number;
   readonly logger: Logger;
-  /** Where `reload()` rereads the config from. */
-  readonly loadConfig?: () => Promise<Config>;
-  /** What SIGHUP runs instead of `reload()` (the config store, which also tracks the file's document). */
+  /** What SIGHUP runs: the config store, the one owner of reloads (file, SIGHUP, admin API). */
   readonly onReloadSignal?: () => Promise<unknown>;
 }
 
@@ -137,8 +135,8 @@ export class Gateway {
     this.#listen("SIGTERM", () => this.shutdown("SIGTERM"));
     this.#listen("SIGINT", () => this.shutdown("SIGINT"));
     if (Deno.build.os !== "windows") {
-      const onSignal = this.#options.onReloadSignal ?? (() => this.reload());
-      this.#listen("SIGHUP", () => void onSignal());
+      const onSignal = this.#options.onReloadSignal;
+      if (onSignal) this.#listen("SIGHUP", () => void onSignal());
     }
   }
 
@@ -151,22 +149,6 @@ export class Gateway {
       rec.inFlight.set(backend.inFlight);
     }
     return this.registry.render();
-  }
-
-  /**
-   * Rereads the config and swaps in a new snapshot. A failure changes nothing: the old snapshot
-   * keeps serving and the problems are logged and returned.
-   */
-  async reload(next?: Config): Promise<ReloadOutcome> {
-    let config: Config;
-    try {
-      if (next) config = next;
-      else if (this.#options.loadConfig) config = await this.#options.loadConfig();
-      else throw new Error("no config source to reload from");
-    } catch (err) {
-      return this.#reloadFailed([(err as Error).message]);
-    }
-    return this.apply(config);
   }
 
   /** Builds and swaps in a snapshot for an already validated config. */
