@@ -62,8 +62,8 @@ export function mountConfigApi(app: AdminApp, deps: AdminDeps): void {
       result = { ok: false as const, errors: [...err.errors], warnings: [] };
     }
     // The same lines `kairos validate` prints, with positions in the submitted text.
-    const errors = result.ok ? [] : locateProblems(body.text, result.errors);
-    const warnings = locateProblems(body.text, result.warnings);
+    const errors = result.ok ? [] : await locateProblems(body.text, result.errors);
+    const warnings = await locateProblems(body.text, result.warnings);
     return c.json({
       success: true,
       valid: result.ok,

@@ -35,7 +35,7 @@ export async function readBody(request: Request, options: ReadBodyOptions = {}):
   if (text.trim() === "") {
     throw new ApiError(400, `Request body is empty: expected a ${label(format)} document`);
   }
-  const parsed = parseConfigText(text, format);
+  const parsed = await parseConfigText(text, format);
   if (!parsed.ok) {
     const problem = parsed.errors[0];
     const where = problem.line !== undefined ? ` (line ${problem.line}, column ${problem.column ?? 1})` : "";

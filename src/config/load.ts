@@ -45,11 +45,11 @@ export async function loadConfigFile(path: string, options: ValidateOptions = {}
   } catch (error) {
     return fail(readFailure(error));
   }
-  const parsed = parseConfigText(text, format);
+  const parsed = await parseConfigText(text, format);
   if (!parsed.ok) return { ok: false, errors: parsed.errors, warnings: [], format, text, raw: undefined };
   const result = validateConfig(parsed.raw, options);
   const errors = result.ok ? [] : result.errors;
-  const located = locateProblems(text, [...errors, ...result.warnings]);
+  const located = await locateProblems(text, [...errors, ...result.warnings]);
   const warnings = located.slice(errors.length);
   if (result.ok) return { ...result, warnings, format, text, raw: parsed.raw };
   return { ok: false, errors: located.slice(0, errors.length), warnings, format, text, raw: parsed.raw };

@@ -1,6 +1,6 @@
 /** Config text → plain data, for JSON and YAML, with syntax errors carrying line and column. */
-import { LineCounter, parseDocument } from "yaml";
 import type { ConfigProblem } from "./problems.ts";
+import { yamlModule } from "./yaml_module.ts";
 
 /** The two config file formats. */
 export type ConfigFormat = "json" | "yaml";
@@ -9,7 +9,7 @@ export type ConfigFormat = "json" | "yaml";
 export type ParseResult = { ok: true; raw: unknown } | { ok: false; errors: ConfigProblem[] };
 
 /** Parses config text; YAML aliases are expanded with the yaml package's alias-count guard. */
-export function parseConfigText(text: string, format: ConfigFormat): ParseResult {
+export async function parseConfigText(text: string, format: ConfigFormat): Promise<ParseResult> {
   const body = text.startsWith("\uFEFF") ? text.slice(1) : text;
   if (body.trim() === "") {
     return { ok: false, errors: [{ path: "", message: "Cannot parse config: it is empty" }] };
@@ -34,7 +34,8 @@ function parseJson(text: string): ParseResult {
   }
 }
 
-function parseYaml(text: string): ParseResult {
+async function parseYaml(text: string): Promise<ParseResult> {
+  const { LineCounter, parseDocument } = await yamlModule();
   const lineCounter = new LineCounter();
   try {
     const doc = parseDocument(text, { lineCounter, prettyErrors: false });

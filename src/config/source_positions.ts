@@ -3,8 +3,9 @@
  * `parseDocument` + `LineCounter` serves both. Paths name the canonical shape; where the file used a
  * kairos-rs spelling the walk tries the aliases, and otherwise stops at the deepest node it found.
  */
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import type { Node } from "yaml";
 import { type ConfigProblem, parsePath } from "./problems.ts";
+import { type YamlModule, yamlModule } from "./yaml_module.ts";
 
 // Canonical key → the dialect spellings normalize.ts accepts for it.
 const ALIASES: Record<string, string[]> = {
@@ -21,19 +22,23 @@ const ALIASES: Record<string, string[]> = {
 };
 
 /** Returns the problems with `line`/`column` filled where the path can be found in `text`. */
-export function locateProblems(text: string, problems: readonly ConfigProblem[]): ConfigProblem[] {
+export async function locateProblems(
+  text: string,
+  problems: readonly ConfigProblem[],
+): Promise<ConfigProblem[]> {
   if (problems.every((p) => p.line !== undefined)) return [...problems];
-  const lineCounter = new LineCounter();
+  const yaml = await yamlModule();
+  const lineCounter = new yaml.LineCounter();
   let root: unknown;
   try {
-    root = parseDocument(text, { lineCounter, prettyErrors: false }).contents;
+    root = yaml.parseDocument(text, { lineCounter, prettyErrors: false }).contents;
   } catch {
     return [...problems]; // positions are a nicety; never fail a load over them
   }
   return problems.map((problem) => {
     if (problem.line !== undefined) return problem;
     const segments = parsePath(problem.path);
-    const offset = segments && segments.length > 0 ? findOffset(root, segments) : undefined;
+    const offset = segments && segments.length > 0 ? findOffset(yaml, root, segments) : undefined;
     if (offset === undefined) return problem;
     const { line, col } = lineCounter.linePos(offset);
     return { ...problem, line, column: col };
@@ -41,7 +46,8 @@ export function locateProblems(text: string, problems: readonly ConfigProblem[])
 }
 
 /** Offset of the deepest node (a map key where possible) that `segments` reaches. */
-function findOffset(root: unknown, segments: (string | number)[]): number | undefined {
+function findOffset(yaml: YamlModule, root: unknown, segments: (string | number)[]): number | undefined {
+  const { isMap, isScalar, isSeq } = yaml;
   let node = root as Node | null;
   let offset = node?.range?.[0];
   for (let i = 0; i < segments.length; i++) {

@@ -5,7 +5,8 @@
  * a refetch (key rotation), at most once per `cooldownMs`. A failed fetch keeps the last good set:
  * an identity provider outage does not lock users out while their keys are known.
  */
-import { createLocalJWKSet, type FlattenedJWSInput, type JWSHeaderParameters } from "jose";
+import type { createLocalJWKSet, FlattenedJWSInput, JWSHeaderParameters } from "jose";
+import { joseModule } from "./jose_module.ts";
 
 /** Resolves the verification key for a token's protected header (jose's key-function shape). */
 export type JwksKeyFunction = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
@@ -144,6 +145,7 @@ class JwksEntry {
         await response.body?.cancel();
         throw new Error(`HTTP status ${response.status}`);
       }
+      const { createLocalJWKSet } = await joseModule();
       return createLocalJWKSet(JSON.parse(await readLimited(response, MAX_JWKS_BYTES)));
     } finally {
       clearTimeout(timer);

@@ -9,7 +9,8 @@
  * JWKS drops what was verified with the previous one.
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { type JWSHeaderParameters, type JWTPayload, jwtVerify, type JWTVerifyOptions } from "jose";
+import type { JWSHeaderParameters, JWTPayload, JWTVerifyOptions } from "jose";
+import { joseModule } from "./jose_module.ts";
 import type { JwtConfig } from "../config/policy_schema.ts";
 import type { JwksCache, JwksKeyFunction, JwksKeys } from "./jwks_cache.ts";
 import { PolicyConfigError } from "./policy_config_error.ts";
@@ -91,6 +92,7 @@ export function compileJwtVerifier(
     return publicKey ?? remote!(header, token);
   };
   const cache = new Map<string, CachedToken>();
+  void joseModule(); // start loading now, so the first request does not wait for it
 
   return async function verifyJwt(token: string): Promise<JWTPayload> {
     const now = Date.now();
@@ -115,6 +117,7 @@ async function verifyWithCandidates(
   getKey: (header: JWSHeaderParameters, token: Parameters<JwksKeyFunction>[1]) => unknown,
   options: JWTVerifyOptions,
 ) {
+  const { jwtVerify } = await joseModule();
   try {
     return await jwtVerify(token, getKey as Parameters<typeof jwtVerify>[1], options);
   } catch (err) {

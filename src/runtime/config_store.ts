@@ -237,7 +237,7 @@ export class ConfigStore {
   }
 
   async #persist(document: Record<string, unknown>): Promise<{ persisted: boolean; persistError?: string }> {
-    const text = renderConfigText(document, this.format, this.#text);
+    const text = await renderConfigText(document, this.format, this.#text);
     try {
       const info = await Deno.stat(this.path).catch(() => undefined);
       // A file without write bits is read-only by intent, even to root (who could write it anyway).

@@ -3,9 +3,9 @@
  * indentation; YAML is patched node by node into the previous text, so comments, key order and the
  * flow style of untouched (and replaced) collections survive an edit made through the admin API.
  */
-import { isCollection, parseDocument } from "yaml";
 import type { Document } from "yaml";
 import type { ConfigFormat } from "../config/parse_text.ts";
+import { type YamlModule, yamlModule } from "../config/yaml_module.ts";
 
 type Key = string | number;
 
@@ -13,13 +13,15 @@ type Key = string | number;
 const STRINGIFY = { flowCollectionPadding: false } as const;
 
 /** Renders `raw` as `format`; with `previous` (the current file text) the edit is kept minimal. */
-export function renderConfigText(raw: unknown, format: ConfigFormat, previous = ""): string {
+export async function renderConfigText(raw: unknown, format: ConfigFormat, previous = ""): Promise<string> {
   if (format === "json") return JSON.stringify(raw, null, jsonIndent(previous)) + "\n";
+  const yaml = await yamlModule();
+  const { parseDocument } = yaml;
   const body = previous.startsWith("\uFEFF") ? previous.slice(1) : previous;
   if (body.trim() !== "") {
     const doc = parseDocument(body);
     if (doc.errors.length === 0 && isRecord(doc.toJS()) && isRecord(raw)) {
-      patch(doc, [], doc.toJS(), raw);
+      patch(yaml, doc, [], doc.toJS(), raw);
       return doc.toString(STRINGIFY);
     }
   }
@@ -42,19 +44,19 @@ function same(a: unknown, b: unknown): boolean {
 }
 
 /** Applies the difference between `before` (the document's current value) and `after` to `doc`. */
-function patch(doc: Document, path: Key[], before: unknown, after: unknown): void {
+function patch(yaml: YamlModule, doc: Document, path: Key[], before: unknown, after: unknown): void {
   if (same(before, after)) return;
   if (isRecord(before) && isRecord(after)) {
     for (const key of Object.keys(before)) if (!Object.hasOwn(after, key)) doc.deleteIn([...path, key]);
     for (const [key, value] of Object.entries(after)) {
-      if (Object.hasOwn(before, key)) patch(doc, [...path, key], before[key], value);
+      if (Object.hasOwn(before, key)) patch(yaml, doc, [...path, key], before[key], value);
       else doc.setIn([...path, key], doc.createNode(value));
     }
     return;
   }
   if (Array.isArray(before) && Array.isArray(after)) {
     const common = Math.min(before.length, after.length);
-    for (let i = 0; i < common; i++) patch(doc, [...path, i], before[i], after[i]);
+    for (let i = 0; i < common; i++) patch(yaml, doc, [...path, i], before[i], after[i]);
     for (let i = before.length - 1; i >= after.length; i--) doc.deleteIn([...path, i]);
     for (let i = before.length; i < after.length; i++) doc.addIn(path, doc.createNode(after[i]));
     return;
@@ -62,6 +64,6 @@ function patch(doc: Document, path: Key[], before: unknown, after: unknown): voi
   const node = doc.createNode(after);
   const old = doc.getIn(path, true);
   // Keep `methods: [GET, PUT]` on one line when it is replaced by another list.
-  if (isCollection(old) && old.flow && isCollection(node)) node.flow = true;
+  if (yaml.isCollection(old) && old.flow && yaml.isCollection(node)) node.flow = true;
   doc.setIn(path, node);
 }

@@ -3,7 +3,7 @@
  * admin listener and the config file watcher, started together (after the config store) and closed
  * together. Startup refusals (a non-loopback admin address without a token) throw TypeError.
  */
-import { AdminServer, planAdminListener } from "../admin_api/admin_server.ts";
+import type { AdminServer } from "../admin_api/admin_server.ts";
 import type { Logger } from "../observe/logger.ts";
 import { gatewayHistorySeries, MetricsHistory } from "../observe/metrics_history.ts";
 import type { ConfigStore } from "./config_store.ts";
@@ -31,8 +31,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const { gateway, store, logger, env } = options;
   await store.init();
   const config = store.config;
+  // Loaded only when enabled: the admin app (Hono and the API routes) is a few MiB a closed admin never needs.
+  const adminModule = config.admin.enabled ? await import("../admin_api/admin_server.ts") : undefined;
   // Refuse before anything binds, so a refused start leaves nothing half-open.
-  const plan = config.admin.enabled ? planAdminListener(config.admin, env) : undefined;
+  const plan = adminModule?.planAdminListener(config.admin, env);
   const history = new MetricsHistory(gatewayHistorySeries(gateway.metrics));
   let admin: AdminServer | undefined;
   let watcher: ConfigWatcher | undefined;
@@ -43,8 +45,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   };
   try {
     history.start();
-    if (plan) {
-      admin = new AdminServer({ plan, store, gateway, history, logger });
+    if (adminModule && plan) {
+      admin = new adminModule.AdminServer({ plan, store, gateway, history, logger });
       admin.start();
     }
     if (!/^(0|false|off|no)$/i.test(env("KAIROS_WATCH_CONFIG") ?? "")) {

@@ -14,11 +14,11 @@ routers:
       - { host: "http://127.0.0.1", port: 8080 }
 `;
 
-Deno.test("renderConfigText() patches YAML in place, keeping comments and flow style", () => {
+Deno.test("await renderConfigText() patches YAML in place, keeping comments and flow style", async () => {
   const raw = parse(YAML_TEXT);
   raw.routers[0].methods = ["GET"];
   raw.routers.push({ external_path: "/b", internal_path: "/b", methods: ["GET"], backends: [] });
-  const text = renderConfigText(raw, "yaml", YAML_TEXT);
+  const text = await renderConfigText(raw, "yaml", YAML_TEXT);
   assert.match(text, /^# Kairos config$/m);
   assert.match(text, /version: 1 # the schema version/);
   assert.match(text, /# the users API/);
@@ -26,30 +26,30 @@ Deno.test("renderConfigText() patches YAML in place, keeping comments and flow s
   assert.deepEqual(parse(text), raw);
 });
 
-Deno.test("renderConfigText() deletes keys and list items in YAML", () => {
+Deno.test("await renderConfigText() deletes keys and list items in YAML", async () => {
   const raw = parse(YAML_TEXT);
   delete raw._comment;
   raw.routers[0].backends = [];
-  const text = renderConfigText(raw, "yaml", YAML_TEXT);
+  const text = await renderConfigText(raw, "yaml", YAML_TEXT);
   assert.deepEqual(parse(text), raw);
   assert.doesNotMatch(text, /keep me/);
 });
 
-Deno.test("renderConfigText() writes YAML from scratch when there is no usable previous text", () => {
+Deno.test("await renderConfigText() writes YAML from scratch when there is no usable previous text", async () => {
   const raw = { version: 1, routers: [] };
-  assert.deepEqual(parse(renderConfigText(raw, "yaml", "")), raw);
-  assert.deepEqual(parse(renderConfigText(raw, "yaml", "garbage: [")), raw);
+  assert.deepEqual(parse(await renderConfigText(raw, "yaml", "")), raw);
+  assert.deepEqual(parse(await renderConfigText(raw, "yaml", "garbage: [")), raw);
 });
 
-Deno.test("renderConfigText() writes JSON with the previous file's indentation", async (t) => {
+Deno.test("await renderConfigText() writes JSON with the previous file's indentation", async (t) => {
   const raw = { _comment: "x", version: 1 };
-  await t.step("four spaces", () => {
+  await t.step("four spaces", async () => {
     assert.equal(
-      renderConfigText(raw, "json", '{\n    "version": 1\n}'),
+      await renderConfigText(raw, "json", '{\n    "version": 1\n}'),
       '{\n    "_comment": "x",\n    "version": 1\n}\n',
     );
   });
-  await t.step("two spaces by default", () => {
-    assert.equal(renderConfigText(raw, "json"), '{\n  "_comment": "x",\n  "version": 1\n}\n');
+  await t.step("two spaces by default", async () => {
+    assert.equal(await renderConfigText(raw, "json"), '{\n  "_comment": "x",\n  "version": 1\n}\n');
   });
 });
