@@ -3,7 +3,10 @@ import { parseConfigText } from "../../src/config/parse_text.ts";
 
 Deno.test("parseConfigText() parses JSON and YAML, skipping a byte order mark", async () => {
   assert.deepEqual(await parseConfigText('\uFEFF{"a": [1]}', "json"), { ok: true, raw: { a: [1] } });
-  assert.deepEqual(await parseConfigText("a:\n  - 1\nb: on\n", "yaml"), { ok: true, raw: { a: [1], b: "on" } });
+  assert.deepEqual(await parseConfigText("a:\n  - 1\nb: on\n", "yaml"), {
+    ok: true,
+    raw: { a: [1], b: "on" },
+  });
 });
 
 Deno.test("parseConfigText() reports JSON syntax errors with line and column", async (t) => {

@@ -7,7 +7,10 @@ import assert from "node:assert/strict";
 const ROOT = new URL("../../", import.meta.url);
 
 Deno.test("deno.json tasks, the benchmark and the README use the same --v8-flags", async () => {
-  const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks as Record<string, string>;
+  const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks as Record<
+    string,
+    string
+  >;
   const bench = await Deno.readTextFile(new URL("bench/run.sh", ROOT));
   const readme = await Deno.readTextFile(new URL("README.md", ROOT));
   const benchFlags = /^V8_FLAGS=(\S+)$/m.exec(bench)?.[1];
