@@ -9,12 +9,15 @@ export type ConfigFormat = "json" | "yaml";
 export type ParseResult = { ok: true; raw: unknown } | { ok: false; errors: ConfigProblem[] };
 
 /** Parses config text; YAML aliases are expanded with the yaml package's alias-count guard. */
-export async function parseConfigText(text: string, format: ConfigFormat): Promise<ParseResult> {
+export function parseConfigText(text: string, format: ConfigFormat): Promise<ParseResult> {
   const body = text.startsWith("\uFEFF") ? text.slice(1) : text;
   if (body.trim() === "") {
-    return { ok: false, errors: [{ path: "", message: "Cannot parse config: it is empty" }] };
+    return Promise.resolve({
+      ok: false,
+      errors: [{ path: "", message: "Cannot parse config: it is empty" }],
+    });
   }
-  return format === "json" ? parseJson(body) : parseYaml(body);
+  return format === "json" ? Promise.resolve(parseJson(body)) : parseYaml(body);
 }
 
 function parseJson(text: string): ParseResult {
