@@ -3,12 +3,11 @@
  * path templates, duplicate routes, retry backoff order, IP/CIDR lists and transformation regexes.
  * Messages follow kairos-rs wording where it has one (`config/validation.rs`, `Settings::validate`).
  */
-import { parsePathPattern } from "../routing/path_template.ts";
+import { compileTemplate, hasTraversal, parsePathPattern, patternShape } from "../routing/path_template.ts";
 import type { Config, HttpMethod, RouteConfig } from "./schema.ts";
 import type { PathSegments, ProblemLists } from "./problems.ts";
 import { describeValue, formatPath, problemAt } from "./problems.ts";
 import { parseBackendHost } from "./backend_address.ts";
-import { hasTraversal, parsePathTemplate, templateShape } from "./path_template.ts";
 import { parseCidr } from "./cidr.ts";
 
 const DEFAULT_SECRET = "please-change-this-secret";
@@ -100,26 +99,14 @@ function checkPaths(route: RouteConfig, path: PathSegments, sink: ProblemLists):
       return undefined;
     }
   }
-  const outer = parsePathTemplate(external, "external");
-  if (typeof outer === "string") {
-    sink.errors.push(problemAt([...path, "external_path"], `${outer}, got ${describeValue(external)}`));
-  }
-  const inner = parsePathTemplate(internal, "internal");
-  if (typeof inner === "string") {
-    sink.errors.push(problemAt([...path, "internal_path"], `${inner}, got ${describeValue(internal)}`));
-  }
-  if (typeof outer === "string") return undefined;
-  // The route table is the final judge of what it can match (e.g. one parameter per segment):
-  // `validate` must refuse what `serve` would fail to build.
-  try {
-    parsePathPattern(external);
-  } catch (err) {
-    sink.errors.push(problemAt([...path, "external_path"], (err as Error).message));
-    return undefined;
-  }
-  if (typeof inner !== "string") {
-    for (const name of inner.params) {
-      if (!outer.params.includes(name)) {
+  // The route table's own parsers judge both paths, so `validate` refuses exactly what `serve` cannot build.
+  const outer = parseOr(() => parsePathPattern(external), [...path, "external_path"], sink);
+  const inner = parseOr(() => compileTemplate(internal), [...path, "internal_path"], sink);
+  if (outer === undefined) return undefined;
+  if (inner !== undefined) {
+    const captured = new Set(outer.flatMap((segment) => segment.kind === "static" ? [] : [segment.name]));
+    for (const name of new Set(inner.names)) {
+      if (!captured.has(name)) {
         sink.errors.push(problemAt(
           [...path, "internal_path"],
           `placeholder "{${name}}" is not captured by external_path ${JSON.stringify(external)}`,
@@ -127,7 +114,17 @@ function checkPaths(route: RouteConfig, path: PathSegments, sink: ProblemLists):
       }
     }
   }
-  return templateShape(outer);
+  return patternShape(outer);
+}
+
+/** The parser's result, or undefined with its TypeError recorded as a problem at `at`. */
+function parseOr<T>(parse: () => T, at: PathSegments, sink: ProblemLists): T | undefined {
+  try {
+    return parse();
+  } catch (err) {
+    sink.errors.push(problemAt(at, (err as Error).message));
+    return undefined;
+  }
 }
 
 function checkDuplicate(

@@ -146,3 +146,20 @@ export function renderTemplate(t: PathTemplate, params: Readonly<Record<string, 
   }
   return out;
 }
+
+/** The pattern with names erased (`/a/{}/b-{}/{*}`), so `/a/{x}` and `/a/{y}` compare equal. */
+export function patternShape(segments: readonly PathSegment[]): string {
+  let shape = "";
+  for (const segment of segments) {
+    if (segment.kind === "static") shape += "/" + segment.text;
+    else if (segment.kind === "param") shape += "/{}";
+    else if (segment.kind === "pattern") shape += `/${segment.prefix}{}${segment.suffix}`;
+    else shape += "/{*}";
+  }
+  return shape;
+}
+
+/** True when a segment of `path` is `..` (also percent-encoded), which could climb out of a backend prefix. */
+export function hasTraversal(path: string): boolean {
+  return path.split("/").some((segment) => segment.replaceAll(/%2e/gi, ".") === "..");
+}

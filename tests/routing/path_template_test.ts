@@ -1,8 +1,10 @@
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
 import {
   compileTemplate,
+  hasTraversal,
   parsePathPattern,
   type PathSegment,
+  patternShape,
   renderTemplate,
 } from "../../src/routing/path_template.ts";
 
@@ -119,4 +121,21 @@ Deno.test("renderTemplate() substitutes raw values, keeping unknown placeholders
       strictEqual(renderTemplate(compileTemplate(source), params), expected);
     });
   }
+});
+
+Deno.test("patternShape() erases parameter names but keeps literal text around them", () => {
+  const shape = (p: string) => patternShape(parsePathPattern(p));
+  strictEqual(shape("/a/{x}/b-{y}/{*z}"), "/a/{}/b-{}/{*}");
+  strictEqual(shape("/a/{x}/b-{y}"), shape("/a/{z}/b-{w}"));
+  strictEqual(shape("/"), "/");
+  for (const [a, b] of [["/a/{x}", "/a/{*x}"], ["/a/", "/a"], ["/a/{x}.json", "/a/{x}"]]) {
+    strictEqual(shape(a) === shape(b), false, `${a} vs ${b}`);
+  }
+});
+
+Deno.test("hasTraversal() finds .. segments, also percent-encoded", () => {
+  for (const path of ["/a/../b", "/..", "/a/%2e%2E/b", "/a/.%2e"]) {
+    strictEqual(hasTraversal(path), true, path);
+  }
+  for (const path of ["/a/..b", "/a/b..", "/a/./b", "/"]) strictEqual(hasTraversal(path), false, path);
 });
