@@ -5,17 +5,23 @@
 import { configJsonSchema } from "./src/config/json_schema.ts";
 import { loadConfigFile } from "./src/config/load.ts";
 import { formatProblems } from "./src/config/problems.ts";
+import type { Config } from "./src/config/schema.ts";
 import { summarizeConfig } from "./src/config/summary.ts";
 import { createLogger, type LogFormat, parseLogLevel } from "./src/observe/logger.ts";
 import { ConfigStore } from "./src/runtime/config_store.ts";
 import { startControlPlane } from "./src/runtime/control_plane.ts";
 import { Gateway } from "./src/runtime/gateway.ts";
 import { VERSION } from "./src/runtime/version.ts";
+import { runWorker } from "./src/runtime/workers/worker_agent.ts";
+import { WORKER_ENV } from "./src/runtime/workers/worker_socket.ts";
+import { WorkerSupervisor } from "./src/runtime/workers/worker_supervisor.ts";
+import { withFields } from "./src/observe/logger.ts";
 
 const USAGE = `Kairos ${VERSION}: a multi-protocol API gateway (drop-in for kairos-rs).
 
 Usage:
-  kairos [serve] [-c|--config FILE] [--host HOST] [--port PORT]   run the gateway (default command)
+  kairos [serve] [-c|--config FILE] [--host HOST] [--port PORT] [--workers N]
+                                                                 run the gateway (default command)
   kairos validate [-c|--config FILE] [--strict]                  check a config; never binds a port
   kairos schema                                                  print the config's JSON Schema
   kairos version                                                 print the version
@@ -24,6 +30,7 @@ Usage:
 Environment:
   KAIROS_CONFIG_PATH  config file (default ./config.json; JSON, or YAML by .yaml/.yml extension)
   KAIROS_HOST         listen address (default 0.0.0.0)      KAIROS_PORT  listen port (default 5900)
+  KAIROS_WORKERS      processes sharing the port (default 1; Linux; also server.workers)
   KAIROS_LOG_LEVEL    debug|info|warn|error (default info; RUST_LOG is accepted as a fallback)
   KAIROS_LOG_FORMAT   json|pretty (default json)
   KAIROS_ADMIN_HOST   admin listener address (default 127.0.0.1)   KAIROS_ADMIN_PORT  (default 5901)
@@ -36,6 +43,7 @@ interface CliArgs {
   config?: string;
   host?: string;
   port?: string;
+  workers?: string;
   strict: boolean;
 }
 
@@ -78,6 +86,9 @@ export function parseArgs(argv: readonly string[]): CliArgs {
       case "--port":
         args.port = value();
         break;
+      case "--workers":
+        args.workers = value();
+        break;
       case "--strict":
         args.strict = true;
         break;
@@ -104,6 +115,13 @@ function env(name: string): string | undefined {
   }
 }
 
+function logOptions(): { level: ReturnType<typeof parseLogLevel>; format: LogFormat } {
+  return {
+    level: parseLogLevel(env("KAIROS_LOG_LEVEL") ?? env("RUST_LOG")),
+    format: env("KAIROS_LOG_FORMAT") === "pretty" ? "pretty" : "json",
+  };
+}
+
 function parsePort(value: string, source: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -112,6 +130,16 @@ function parsePort(value: string, source: string): number {
     );
   }
   return port;
+}
+
+function parseWorkers(value: string, source: string): number {
+  const workers = Number(value);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    throw new TypeError(
+      `Cannot start workers as ${source} must be a whole number 1-64: current value is "${value}"`,
+    );
+  }
+  return workers;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -133,6 +161,18 @@ async function main(argv: readonly string[]): Promise<number> {
       console.log(JSON.stringify(configJsonSchema(), null, 2));
       return 0;
   }
+  const workerId = env(WORKER_ENV.id);
+  if (workerId !== undefined && args.command === "serve") {
+    // A worker started by the first process: config, address and lifetime all come from it.
+    runWorker({
+      id: Number(workerId),
+      dir: env(WORKER_ENV.dir) ?? "",
+      host: env(WORKER_ENV.host) ?? "0.0.0.0",
+      port: Number(env(WORKER_ENV.port)),
+      logger: withFields(createLogger(logOptions()), { worker: Number(workerId) }),
+    });
+    return -1;
+  }
   const configPath = args.config ?? env("KAIROS_CONFIG_PATH") ?? "./config.json";
   const loaded = await loadConfigFile(configPath, { strict: args.strict });
   if (args.command === "validate") {
@@ -145,10 +185,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
 
-  const logger = createLogger({
-    level: parseLogLevel(env("KAIROS_LOG_LEVEL") ?? env("RUST_LOG")),
-    format: (env("KAIROS_LOG_FORMAT") === "pretty" ? "pretty" : "json") as LogFormat,
-  });
+  const logger = createLogger(logOptions());
   for (const warning of loaded.warnings) {
     logger.warn("config warning", { path: warning.path, problem: warning.message });
   }
@@ -162,7 +199,12 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   let host: string;
   let port: number;
+  let workers: number;
   try {
+    const workersText = args.workers ?? env("KAIROS_WORKERS");
+    workers = workersText !== undefined
+      ? parseWorkers(workersText, args.workers !== undefined ? "--workers" : "KAIROS_WORKERS")
+      : loaded.config.server.workers ?? 1;
     host = args.host ?? env("KAIROS_HOST") ?? loaded.config.server.host ?? "0.0.0.0";
     const portText = args.port ?? env("KAIROS_PORT");
     port = portText !== undefined
@@ -173,18 +215,50 @@ async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   try {
-    const gateway = new Gateway({
+    // Refuse what cannot work before anything binds.
+    const workerCommand = workers > 1 ? await WorkerSupervisor.preflight(workers) : undefined;
+    let supervisor: WorkerSupervisor | undefined;
+    const gateway: Gateway = new Gateway({
       config: loaded.config,
       host,
       port,
       logger,
       // Installed by start(), after `store` exists.
       onReloadSignal: (): Promise<unknown> => store.reloadFromFile("signal"),
+      reusePort: workers > 1,
+      metricsSource: workers > 1
+        ? () => supervisor?.renderMetrics() ?? Promise.resolve(gateway.renderMetrics())
+        : undefined,
+      onShutdown: workers > 1
+        ? () => supervisor?.stop(gateway.snapshot.config.server.shutdown_grace_ms + 2000) ?? Promise.resolve()
+        : undefined,
     });
     // The store owns the file from here on: SIGHUP, file changes and the admin API all go through it.
-    const store: ConfigStore = new ConfigStore({ path: configPath, loaded, target: gateway, logger });
+    // With several workers, every config it applies is handed on to the others.
+    const target = workers > 1
+      ? {
+        get snapshot() {
+          return gateway.snapshot;
+        },
+        metrics: gateway.metrics,
+        apply: (config: Config) => gateway.apply(config),
+        settled: () => supervisor?.broadcast() ?? Promise.resolve(),
+      }
+      : gateway;
+    const store: ConfigStore = new ConfigStore({ path: configPath, loaded, target, logger });
     await startControlPlane({ gateway, store, logger, env });
     gateway.start();
+    if (workerCommand) {
+      supervisor = await WorkerSupervisor.start({
+        command: workerCommand,
+        workers,
+        host,
+        port: gateway.addr.port,
+        logger,
+        ownMetrics: () => gateway.renderMetrics(),
+        config: () => store.config,
+      });
+    }
   } catch (err) {
     logger.error("cannot start", { error: (err as Error).message });
     console.error(`kairos: cannot start: ${(err as Error).message}`);

@@ -19,5 +19,6 @@ taskset -c 1 deno run -A ${V8_FLAGS:+--v8-flags=$V8_FLAGS} --cpu-prof --cpu-prof
 for _ in $(seq 1 100); do curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9300/api/bench && break; sleep 0.1; done
 taskset -c 0 wrk -t1 -c"$CONNS" -d"$DURATION"s -H "Authorization: Bearer $TOKEN" --latency http://127.0.0.1:9300/api/bench | sed -n '3,4p;/Requests\/sec/p'
 kill -INT "$GW"; wait "$GW" || true; GW=
-deno run -A bench/profile_summary.ts "$RUN"/prof/*.cpuprofile
+deno run -A bench/profile_summary.ts "$RUN"/prof/*.cpuprofile 45 40
+[[ -n ${KEEP_PROFILE:-} ]] && cp "$RUN"/prof/*.cpuprofile "$KEEP_PROFILE"
 rm -rf "$RUN"

@@ -15,6 +15,8 @@ export interface AdminGatewayView {
   readonly startedAt: number;
   readonly draining: boolean;
   renderMetrics(): string;
+  /** Every worker's series when there are several (see Gateway.renderAllMetrics). */
+  renderAllMetrics(): string | Promise<string>;
 }
 
 /** Dependencies of the admin app. */

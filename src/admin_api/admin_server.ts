@@ -83,7 +83,7 @@ export class AdminServer {
     this.#builtin = {
       startedAt: gateway.startedAt,
       draining: () => gateway.draining,
-      renderMetrics: () => gateway.renderMetrics(),
+      renderMetrics: () => gateway.renderAllMetrics(),
     };
   }
 

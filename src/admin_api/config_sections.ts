@@ -60,22 +60,22 @@ function replace(key: string, body: Obj): ConfigEdit {
   };
 }
 
-/** kairos-rs's `{host, port, workers, keep_alive}` merged into `server`; the listener is bound, so
- * host and port apply at the next start. */
+/** kairos-rs's `{host, port, workers, keep_alive}` merged into `server`; the listener is bound and the
+ * workers are running, so host, port and workers apply at the next start. */
 function serverChange(body: Obj): SectionChange {
   if (typeof body.port === "number" && body.port <= 0) throw new ApiError(400, "Port must be greater than 0");
   if (typeof body.workers === "number" && body.workers <= 0) {
     throw new ApiError(400, "Workers must be greater than 0");
   }
-  const { workers, keep_alive, ...rest } = body;
+  const { keep_alive, ...rest } = body;
   const notes: string[] = [];
-  if ("host" in rest || "port" in rest) {
-    notes.push("host and port take effect at the next restart (KAIROS_HOST/KAIROS_PORT and flags still win)");
-  }
-  if (workers !== undefined || keep_alive !== undefined) {
+  if ("host" in rest || "port" in rest || "workers" in rest) {
     notes.push(
-      "workers and keep_alive are ignored: Kairos runs one event loop and always keeps connections alive",
+      "host, port and workers take effect at the next restart (KAIROS_HOST/KAIROS_PORT/KAIROS_WORKERS and flags still win)",
     );
+  }
+  if (keep_alive !== undefined) {
+    notes.push("keep_alive is ignored: Kairos always keeps client connections alive");
   }
   return {
     edit: (draft) => {

@@ -129,6 +129,9 @@ export const serverSchema = z.strictObject({
     "Upstream transport: Deno's fetch, or Kairos's pooled HTTP/1.1 client",
   ),
   access_log: z.boolean().default(true),
+  workers: z.int().min(1).max(64).optional().describe(
+    "Processes sharing the port with SO_REUSEPORT (Linux; default 1). KAIROS_WORKERS and --workers override it",
+  ),
 });
 
 export const adminSchema = z.strictObject({

@@ -201,3 +201,16 @@ function pad(n: number, width: number): string {
 function writeStderrLine(line: string): void {
   writeAllSync(Deno.stderr, encoder.encode(line + "\n"));
 }
+
+/** A logger that adds `base` to every line (a worker's `worker: 2`), keeping the level. */
+export function withFields(logger: Logger, base: Readonly<Record<string, unknown>>): Logger {
+  const wrap = (log: LogFn): LogFn => (msg, fields) => log(msg, fields ? { ...base, ...fields } : base);
+  return {
+    level: logger.level,
+    debug: wrap(logger.debug),
+    info: wrap(logger.info),
+    warn: wrap(logger.warn),
+    error: wrap(logger.error),
+    enabled: (level) => logger.enabled(level),
+  };
+}

@@ -8,13 +8,18 @@ import { VERSION } from "./version.ts";
 export interface BuiltinState {
   readonly startedAt: number;
   readonly draining: () => boolean;
-  readonly renderMetrics: () => string;
+  /** This process's series, or (several workers) a promise of everyone's. */
+  readonly renderMetrics: () => string | Promise<string>;
 }
 
 const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
 
 /** Answers a built-in endpoint, or returns undefined for every other request. */
-export function builtinResponse(method: string, path: string, state: BuiltinState): Response | undefined {
+export function builtinResponse(
+  method: string,
+  path: string,
+  state: BuiltinState,
+): Response | Promise<Response> | undefined {
   if (method !== "GET" && method !== "HEAD") return undefined;
   switch (path) {
     case "/health":
@@ -31,12 +36,23 @@ export function builtinResponse(method: string, path: string, state: BuiltinStat
         : json(200, { status: "ready", timestamp: new Date().toISOString() }, method);
     case "/live":
       return json(200, { status: "alive", timestamp: new Date().toISOString() }, method);
-    case "/metrics":
-      return new Response(method === "HEAD" ? null : state.renderMetrics(), {
-        headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
-      });
+    case "/metrics": {
+      const text = state.renderMetrics();
+      if (typeof text === "string") return metricsResponse(text, method);
+      return text.then(
+        (merged) => metricsResponse(merged, method),
+        (err) =>
+          json(503, { error: `Cannot collect the workers' metrics: ${(err as Error).message}` }, method),
+      );
+    }
   }
   return undefined;
+}
+
+function metricsResponse(text: string, method: string): Response {
+  return new Response(method === "HEAD" ? null : text, {
+    headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
+  });
 }
 
 function json(status: number, body: unknown, method: string): Response {

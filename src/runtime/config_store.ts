@@ -19,6 +19,8 @@ import type { ReloadOutcome } from "./gateway.ts";
 export interface ConfigTarget {
   readonly snapshot: { readonly version: number; readonly config: Config };
   apply(config: Config): ReloadOutcome;
+  /** Resolves once the other worker processes run `config` too (server.workers > 1). */
+  settled?(config: Config): Promise<void>;
   readonly metrics: { configReload(result: ReloadResult): void };
 }
 
@@ -155,7 +157,10 @@ export class ConfigStore {
       this.#text = loaded.text;
       this.#persisted = true;
       this.#persistError = undefined;
-      if (outcome.changed) await this.#changed();
+      if (outcome.changed) {
+        await this.#changed();
+        await this.#target.settled?.(loaded.config);
+      }
       return this.#last = this.#record(
         outcome.changed ? "success" : "unchanged",
         trigger,
@@ -201,7 +206,11 @@ export class ConfigStore {
         );
       }
       this.#raw = document;
-      if (outcome.changed) await this.#changed();
+      if (outcome.changed) {
+        await this.#changed();
+        // Answered only when every worker routes by the new config, so "applied at once" holds for all.
+        await this.#target.settled?.(result.config);
+      }
       const written = await this.#persist(document);
       const durationMs = Math.round((performance.now() - started) * 100) / 100;
       this.#last = this.#record(

@@ -28,6 +28,12 @@ export interface GatewayOptions {
   readonly logger: Logger;
   /** What SIGHUP runs: the config store, the one owner of reloads (file, SIGHUP, admin API). */
   readonly onReloadSignal?: () => Promise<unknown>;
+  /** Bind with SO_REUSEPORT, so several worker processes share the port (server.workers > 1). */
+  readonly reusePort?: boolean;
+  /** What `/metrics` serves instead of this process's own series (every worker's, merged). */
+  readonly metricsSource?: () => Promise<string>;
+  /** Runs while this process drains (stops the other workers); awaited before exit. */
+  readonly onShutdown?: () => Promise<void>;
 }
 
 export interface ReloadOutcome {
@@ -110,13 +116,14 @@ export class Gateway {
       logger: this.logger,
       draining: () => this.#draining,
       startedAt: this.startedAt,
-      renderMetrics: () => this.renderMetrics(),
+      renderMetrics: () => this.renderAllMetrics(),
       websocket: (ctx, route) => this.#websockets.handle(ctx, route),
     };
     const handler = createRequestHandler(state);
     this.#server = Deno.serve({
       hostname: this.#options.host,
       port: this.#options.port,
+      reusePort: this.#options.reusePort ?? false,
       onListen: (addr) => {
         this.logger.info("listening", {
           address: `${addr.hostname}:${addr.port}`,
@@ -149,6 +156,11 @@ export class Gateway {
       rec.inFlight.set(backend.inFlight);
     }
     return this.registry.render();
+  }
+
+  /** What `/metrics` answers: every worker's series when there are several, else this process's. */
+  renderAllMetrics(): string | Promise<string> {
+    return this.#options.metricsSource?.() ?? this.renderMetrics();
   }
 
   /** Builds and swaps in a snapshot for an already validated config. */
@@ -190,10 +202,13 @@ export class Gateway {
     // server.shutdown() drops upgraded sockets without a close frame, so close WebSockets first, with
     // 1001 on both legs, while HTTP requests drain.
     const websockets = this.#websockets.closeAll(1001, "gateway shutting down");
+    // The other workers drain at the same time, each within its own grace period.
+    const others = this.#options.onShutdown?.();
     const result = await Promise.race([this.#server?.shutdown().then(() => "drained" as const), graceOver]);
     clearTimeout(timer);
     if (result === "timeout") this.logger.warn("grace period over; closing remaining connections");
     await websockets;
+    await others;
     // Signal handlers stay installed until exit: a second SIGTERM during shutdown is ignored, not fatal.
     this.#release();
     this.logger.info("stopped", { result });

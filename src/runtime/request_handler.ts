@@ -29,7 +29,7 @@ export interface HandlerState {
   readonly draining: () => boolean;
   readonly startedAt: number;
   /** Prometheus text of the whole registry. */
-  readonly renderMetrics: () => string;
+  readonly renderMetrics: () => string | Promise<string>;
   /** Handles a WebSocket upgrade on a websocket route (issue: WebSocket proxying). */
   readonly websocket?: (ctx: RequestContext, route: CompiledRoute) => Promise<Response> | Response;
 }

@@ -107,7 +107,7 @@ Deno.test("section endpoints apply kairos-rs bodies at once", async (t) => {
     assert.equal(res.status, 200);
     assert.deepEqual(f.store.config.cors?.allowed_origins, ["https://app.example"]);
   });
-  await t.step("server merges, says what waits for a restart, ignores workers", async () => {
+  await t.step("server merges, says what waits for a restart, ignores keep_alive", async () => {
     const res = await f.call("POST", "/api/config/server", {
       host: "127.0.0.1",
       port: 8080,
@@ -116,8 +116,9 @@ Deno.test("section endpoints apply kairos-rs bodies at once", async (t) => {
     });
     assert.equal(res.status, 200, JSON.stringify(res.json));
     assert.match(res.json.message, /next restart/);
-    assert.match(res.json.message, /workers and keep_alive are ignored/);
+    assert.match(res.json.message, /keep_alive is ignored/);
     assert.equal(f.store.config.server.port, 8080);
+    assert.equal(f.store.config.server.workers, 4);
     assert.equal(f.store.config.server.shutdown_grace_ms, 10000);
     assert.equal(
       (await f.call("POST", "/api/config/server", { port: 0 })).json.message,

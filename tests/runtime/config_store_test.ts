@@ -207,3 +207,28 @@ Deno.test("reloadFromFile() refuses garbage and a deleted file, keeps the runnin
   assert.deepEqual(s.target.results, ["failure", "failure", "failure"]);
   assert.ok(s.lines.some((l) => l.includes('"msg":"config problem"') && l.includes('"path":"routers"')));
 });
+
+Deno.test("update() and reloadFromFile() answer only once the target's other workers run the change", async () => {
+  await using t = await setup();
+  const waiting: Array<{ config: Config; release: () => void }> = [];
+  (t.target as { settled?: (config: Config) => Promise<void> }).settled = (config) =>
+    new Promise<void>((release) => waiting.push({ config, release }));
+  let answered = false;
+  const update = t.store.update(addRoute("/b"), { who: "test", action: "route.create" }).then((r) => {
+    answered = true;
+    return r;
+  });
+  while (waiting.length === 0) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(answered, false, "the API must not answer before the workers run the new config");
+  assert.deepEqual(waiting[0].config.routers.map((r) => r.external_path), ["/a", "/b"]);
+  waiting[0].release();
+  assert.equal((await update).changed, true);
+
+  await Deno.writeTextFile(t.path, JSON.stringify(BASE));
+  const reload = t.store.reloadFromFile("signal");
+  while (waiting.length === 1) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(waiting[1].config.routers.map((r) => r.external_path), ["/a"]);
+  waiting[1].release();
+  assert.equal((await reload).result, "success");
+});

@@ -1,0 +1,255 @@
+/**
+ * The first process's side of `server.workers > 1`: it starts the other workers (the same command line,
+ * marked by KAIROS_WORKER_ID), hands each the config it runs, restarts one that dies, merges everyone's
+ * metrics, and stops them when it stops. Every worker binds the gateway port with SO_REUSEPORT, so the
+ * kernel spreads client connections over them; the admin listener and the config file stay here.
+ */
+import type { Config } from "../../config/schema.ts";
+import type { Logger } from "../../observe/logger.ts";
+import { mergeWorkerMetrics } from "../../observe/metrics_merge.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "../../observe/metrics_registry.ts";
+import { workerCommand } from "./child_command.ts";
+import {
+  primarySocketPath,
+  socketCall,
+  socketClient,
+  WORKER_ENV,
+  workerSocketPath,
+} from "./worker_socket.ts";
+
+export interface SupervisorOptions {
+  /** Workers in all, this process included. */
+  readonly workers: number;
+  /** The address this process bound; the workers bind the same. */
+  readonly host: string;
+  readonly port: number;
+  readonly logger: Logger;
+  /** This process's own Prometheus text. */
+  readonly ownMetrics: () => string;
+  /** The config the workers must run (the config store's current one). */
+  readonly config: () => Config;
+  /** How to start a worker (from `preflight`). */
+  readonly command: { program: string; args: string[] };
+}
+
+interface Worker {
+  readonly id: number;
+  readonly client: Deno.HttpClient;
+  process: Deno.ChildProcess | undefined;
+  startedAt: number;
+  restarts: number;
+  restartTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Config pushes to this worker, one at a time, so an older config never lands after a newer one. */
+  pushes: Promise<unknown>;
+}
+
+const CALL_TIMEOUT_MS = 2000;
+const READY_TIMEOUT_MS = 30_000;
+// A worker that ran this long before dying restarts at once; one that keeps dying waits longer each time.
+const STABLE_MS = 60_000;
+const MAX_RESTART_DELAY_MS = 30_000;
+
+export class WorkerSupervisor {
+  readonly #options: SupervisorOptions;
+  readonly #dir: string;
+  readonly #workers: Worker[] = [];
+  readonly #server: Deno.HttpServer;
+  readonly #command: { program: string; args: string[] };
+  #stopping = false;
+
+  private constructor(options: SupervisorOptions, dir: string) {
+    this.#options = options;
+    this.#dir = dir;
+    this.#command = options.command;
+    this.#server = Deno.serve({ path: primarySocketPath(dir), onListen() {} }, async (request) => {
+      if (request.method === "GET" && new URL(request.url).pathname === "/metrics") {
+        return new Response(await this.renderMetrics(), {
+          headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
+        });
+      }
+      return new Response("not found\n", { status: 404 });
+    });
+    for (let id = 1; id < options.workers; id++) {
+      this.#workers.push({
+        id,
+        client: socketClient(workerSocketPath(dir, id)),
+        process: undefined,
+        startedAt: 0,
+        restarts: 0,
+        restartTimer: undefined,
+        pushes: Promise.resolve(),
+      });
+    }
+  }
+
+  /**
+   * Checks, before anything binds, that `workers` processes can run here; returns how to start one.
+   * Throws TypeError with the reason (not Linux, no --allow-run, no /proc/self/cmdline).
+   */
+  static async preflight(workers: number): Promise<{ program: string; args: string[] }> {
+    if (Deno.build.os !== "linux") {
+      throw new TypeError(
+        `Cannot run ${workers} workers on ${Deno.build.os}: sharing the port needs Linux's SO_REUSEPORT; ` +
+          "set server.workers to 1",
+      );
+    }
+    const run = await Deno.permissions.query({ name: "run" });
+    if (run.state !== "granted") {
+      throw new TypeError(
+        `Cannot run ${workers} workers: starting them needs --allow-run (or set server.workers to 1)`,
+      );
+    }
+    return workerCommand();
+  }
+
+  /** Starts the other workers (after `preflight`, once this process listens). */
+  static async start(options: SupervisorOptions): Promise<WorkerSupervisor> {
+    const dir = await Deno.makeTempDir({ prefix: "kairos-workers-" });
+    await Deno.chmod(dir, 0o700);
+    const supervisor = new WorkerSupervisor(options, dir);
+    for (const worker of supervisor.#workers) supervisor.#spawn(worker);
+    return supervisor;
+  }
+
+  /** Process ids of the running workers (not this process). */
+  get pids(): number[] {
+    return this.#workers.flatMap((w) => w.process ? [w.process.pid] : []);
+  }
+
+  /** Resolves when every running worker runs the current config (called after each reload here). */
+  async broadcast(): Promise<void> {
+    await Promise.all(this.#workers.map(async (worker) => {
+      if (!worker.process) return;
+      try {
+        const answer = await this.#push(worker);
+        if (answer.status !== 204) throw new Error(`status ${answer.status}: ${answer.text}`);
+      } catch (err) {
+        this.#options.logger.error("worker did not take the new config", {
+          worker: worker.id,
+          error: (err as Error).message,
+        });
+      }
+    }));
+  }
+
+  /** Sends the current config (read when the push runs, not when it was queued) to `worker`. */
+  #push(worker: Worker): Promise<{ status: number; text: string }> {
+    const push = worker.pushes.then(() =>
+      socketCall(worker.client, "PUT", "/config", CALL_TIMEOUT_MS, JSON.stringify(this.#options.config()))
+    );
+    worker.pushes = push.catch(() => {});
+    return push;
+  }
+
+  /** Every worker's series, labelled `worker="N"` (0 is this process); a silent worker is left out. */
+  async renderMetrics(): Promise<string> {
+    const others = await Promise.all(this.#workers.map(async (worker) => {
+      if (!worker.process) return undefined;
+      try {
+        const answer = await socketCall(worker.client, "GET", "/metrics", CALL_TIMEOUT_MS);
+        return answer.status === 200 ? { worker: String(worker.id), text: answer.text } : undefined;
+      } catch {
+        return undefined;
+      }
+    }));
+    return mergeWorkerMetrics([
+      { worker: "0", text: this.#options.ownMetrics() },
+      ...others.filter((m) => m !== undefined),
+    ]);
+  }
+
+  /** SIGTERM to every worker (each drains within its grace period), then waits; SIGKILL after `waitMs`. */
+  async stop(waitMs: number): Promise<void> {
+    this.#stopping = true;
+    const running = this.#workers.flatMap((w) => {
+      clearTimeout(w.restartTimer);
+      return w.process ? [w.process] : [];
+    });
+    for (const process of running) {
+      try {
+        process.kill("SIGTERM");
+      } catch { /* already gone */ }
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs));
+    await Promise.race([Promise.all(running.map((p) => p.status)), late]);
+    clearTimeout(timer);
+    for (const process of running) {
+      try {
+        process.kill("SIGKILL");
+      } catch { /* exited */ }
+    }
+    await Promise.all(running.map((p) => p.status));
+    for (const worker of this.#workers) worker.client.close();
+    await this.#server.shutdown();
+    await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+  }
+
+  #spawn(worker: Worker): void {
+    const { host, port, logger } = this.#options;
+    const process = new Deno.Command(this.#command.program, {
+      args: this.#command.args,
+      env: {
+        [WORKER_ENV.id]: String(worker.id),
+        [WORKER_ENV.dir]: this.#dir,
+        [WORKER_ENV.host]: host,
+        [WORKER_ENV.port]: String(port),
+      },
+      // stdin stays open and silent: when this process dies, the worker reads EOF and stops.
+      stdin: "piped",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    worker.process = process;
+    worker.startedAt = Date.now();
+    logger.info("worker started", { worker: worker.id, pid: process.pid });
+    process.status.then((status) => this.#exited(worker, process, status));
+    void this.#handOver(worker, process);
+  }
+
+  /** Gives a new worker its config as soon as its socket answers; it listens once it has one. */
+  async #handOver(worker: Worker, process: Deno.ChildProcess): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (worker.process === process && !this.#stopping && Date.now() < deadline) {
+      try {
+        const answer = await this.#push(worker);
+        if (answer.status === 204) return;
+        this.#options.logger.error("worker refused the config", { worker: worker.id, error: answer.text });
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    if (worker.process === process && !this.#stopping) {
+      this.#options.logger.error("worker did not come up; stopping it", {
+        worker: worker.id,
+        pid: process.pid,
+      });
+      try {
+        process.kill("SIGKILL");
+      } catch { /* exited */ }
+    }
+  }
+
+  #exited(worker: Worker, process: Deno.ChildProcess, status: Deno.CommandStatus): void {
+    if (worker.process !== process) return;
+    worker.process = undefined;
+    if (this.#stopping) return;
+    const ranMs = Date.now() - worker.startedAt;
+    worker.restarts = ranMs >= STABLE_MS ? 0 : worker.restarts + 1;
+    const delay = worker.restarts === 0
+      ? 0
+      : Math.min(MAX_RESTART_DELAY_MS, 250 * 2 ** (worker.restarts - 1));
+    this.#options.logger.error("worker exited; restarting it", {
+      worker: worker.id,
+      pid: process.pid,
+      code: status.code,
+      signal: status.signal,
+      restart_in_ms: delay,
+    });
+    worker.restartTimer = setTimeout(() => {
+      worker.restartTimer = undefined;
+      if (!this.#stopping) this.#spawn(worker);
+    }, delay);
+  }
+}
