@@ -67,6 +67,10 @@ Deno.test({
       assert.equal(metrics.body.match(/^# TYPE kairos_requests_total /gm)?.length, 1);
     }
     const [pid] = workerPids(gw.output());
+    // `pkill -HUP kairos` reaches the workers too: they ignore it (worker 0 reloads and hands the config on).
+    Deno.kill(pid, "SIGHUP");
+    await gw.waitForOutput(/"msg":"SIGHUP ignored/);
+    assert.equal(await gone(pid, 300), false, "a worker survives SIGHUP");
     assert.equal(await gw.stop(), 0);
     assert.ok(await gone(pid, 5000), "the worker stopped with the first process");
   },

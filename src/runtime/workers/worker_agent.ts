@@ -74,6 +74,13 @@ export function runWorker(options: WorkerAgentOptions): void {
     return new Response("not found\n", { status: 404 });
   });
 
+  // A SIGHUP sent to every process (pkill -HUP kairos) reloads worker 0, which hands the result on; by
+  // default it would kill this one.
+  Deno.addSignalListener(
+    "SIGHUP",
+    () => logger.debug("SIGHUP ignored: worker 0 reloads and hands the config on"),
+  );
+
   void watchLifeline(() => {
     logger.warn("the first worker is gone; stopping");
     if (gateway) void gateway.shutdown("first worker gone");
