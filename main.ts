@@ -229,6 +229,7 @@ async function main(argv: readonly string[]): Promise<number> {
       metricsSource: workers > 1
         ? () => supervisor?.renderMetrics() ?? Promise.resolve(gateway.renderMetrics())
         : undefined,
+      workers: () => supervisor?.status() ?? [],
       onShutdown: workers > 1
         ? () => supervisor?.stop(gateway.snapshot.config.server.shutdown_grace_ms + 2000) ?? Promise.resolve()
         : undefined,

@@ -8,6 +8,7 @@ import type { ChangeApplied, ConfigStore } from "../runtime/config_store.ts";
 import type { Snapshot } from "../runtime/snapshot.ts";
 import type { AdminCaller } from "./admin_auth.ts";
 import type { MetricsSockets } from "./metrics_socket.ts";
+import type { WorkerStatus } from "../runtime/workers/worker_supervisor.ts";
 
 /** The parts of the running Gateway the admin API reads. */
 export interface AdminGatewayView {
@@ -17,6 +18,8 @@ export interface AdminGatewayView {
   renderMetrics(): string;
   /** Every worker's series when there are several (see Gateway.renderAllMetrics). */
   renderAllMetrics(): string | Promise<string>;
+  /** The other worker processes (server.workers > 1). */
+  workers(): readonly WorkerStatus[];
 }
 
 /** Dependencies of the admin app. */

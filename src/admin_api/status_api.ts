@@ -1,6 +1,6 @@
 /**
- * `GET /api/status`: what is running right now: uptime, version, snapshot version, and per-route and
- * per-backend state (health, circuit, requests in flight), read from the live snapshot.
+ * `GET /api/status`: what is running right now: uptime, version, snapshot version, per-route and
+ * per-backend state (health, circuit, requests in flight) read from the live snapshot, and the workers.
  */
 import { VERSION } from "../runtime/version.ts";
 import { type AdminApp, type AdminDeps, jsonWithEtag } from "./admin_context.ts";
@@ -45,6 +45,11 @@ export function mountStatusApi(app: AdminApp, deps: AdminDeps): void {
       },
       routes,
       backends,
+      // Worker 0 is this process; the others serve the same port (server.workers).
+      workers: [
+        { id: 0, pid: Deno.pid, restarts: 0, started_at: new Date(gateway.startedAt).toISOString() },
+        ...gateway.workers(),
+      ],
       timestamp: new Date(now).toISOString(),
     }, snapshot.version);
   });

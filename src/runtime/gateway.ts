@@ -20,6 +20,7 @@ import { HealthChecker } from "../upstream/health_checker.ts";
 import { createRequestHandler, type HandlerState } from "./request_handler.ts";
 import { createWebSocketProxy, type WebSocketProxy } from "../protocols/websocket/websocket_proxy.ts";
 import { buildSnapshot, type Snapshot } from "./snapshot.ts";
+import type { WorkerStatus } from "./workers/worker_supervisor.ts";
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -34,6 +35,8 @@ export interface GatewayOptions {
   readonly metricsSource?: () => Promise<string>;
   /** Runs while this process drains (stops the other workers); awaited before exit. */
   readonly onShutdown?: () => Promise<void>;
+  /** The other worker processes, for `/api/status`. */
+  readonly workers?: () => readonly WorkerStatus[];
 }
 
 export interface ReloadOutcome {
@@ -156,6 +159,11 @@ export class Gateway {
       rec.inFlight.set(backend.inFlight);
     }
     return this.registry.render();
+  }
+
+  /** The other worker processes (empty with one worker). */
+  workers(): readonly WorkerStatus[] {
+    return this.#options.workers?.() ?? [];
   }
 
   /** What `/metrics` answers: every worker's series when there are several, else this process's. */

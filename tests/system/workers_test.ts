@@ -99,6 +99,12 @@ Deno.test({
     assert.deepEqual(await freshRequests(`${gw.url}/orders/1`, 30), Array(30).fill(200));
     const metrics = requestsByWorker((await fetchText(`${gw.url}/metrics`)).body);
     assert.deepEqual([...metrics.keys()].sort(), ["0", "1", "2"]);
+    const status = JSON.parse((await fetchText(`${gw.adminUrl}/api/status`)).body);
+    assert.deepEqual(status.workers.map((w: { id: number }) => w.id), [0, 1, 2]);
+    assert.deepEqual(
+      status.workers.slice(1).map((w: { pid: number }) => w.pid).sort(),
+      workerPids(gw.output()).sort(),
+    );
     assert.equal(await gw.stop(), 0);
   },
 });

@@ -32,6 +32,16 @@ export interface SupervisorOptions {
   readonly command: { program: string; args: string[] };
 }
 
+/** One worker as `/api/status` shows it (worker 0, this process, is not listed). */
+export interface WorkerStatus {
+  readonly id: number;
+  /** Its process id, or null while it is being restarted. */
+  readonly pid: number | null;
+  /** Restarts since it last ran for a minute. */
+  readonly restarts: number;
+  readonly started_at: string | null;
+}
+
 interface Worker {
   readonly id: number;
   readonly client: Deno.HttpClient;
@@ -109,6 +119,16 @@ export class WorkerSupervisor {
     const supervisor = new WorkerSupervisor(options, dir);
     for (const worker of supervisor.#workers) supervisor.#spawn(worker);
     return supervisor;
+  }
+
+  /** The other workers, for `/api/status`. */
+  status(): WorkerStatus[] {
+    return this.#workers.map((w) => ({
+      id: w.id,
+      pid: w.process?.pid ?? null,
+      restarts: w.restarts,
+      started_at: w.process ? new Date(w.startedAt).toISOString() : null,
+    }));
   }
 
   /** Process ids of the running workers (not this process). */
