@@ -131,11 +131,6 @@ export class WorkerSupervisor {
     }));
   }
 
-  /** Process ids of the running workers (not this process). */
-  get pids(): number[] {
-    return this.#workers.flatMap((w) => w.process ? [w.process.pid] : []);
-  }
-
   /** Resolves when every running worker runs the current config (called after each reload here). */
   async broadcast(): Promise<void> {
     await Promise.all(this.#workers.map(async (worker) => {
