@@ -21,7 +21,7 @@ Deno.test("the bundled gateway validates and serves the bundled config on its ow
 
     const run = (args: string[]) =>
       new Deno.Command(Deno.execPath(), {
-        args: ["run", "--no-config", "--unstable-no-legacy-abort", "-A", out, ...args],
+        args: ["run", "--no-config", "--unstable-net", "--unstable-no-legacy-abort", "-A", out, ...args],
         cwd: dir,
         env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
         stdin: "null",

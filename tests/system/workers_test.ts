@@ -157,6 +157,12 @@ Deno.test({
     );
     assert.equal(noRun.code, 1);
     assert.match(noRun.stderr, /starting them needs --allow-run/);
+    // The same imports without deno.json's `"unstable": ["net"]`: Deno would exit on reusePort, so refuse first.
+    const project = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+    await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify({ imports: project.imports }));
+    const noNet = await run(["--config", `${dir}/deno.json`, "--no-lock", "-A"], ["--workers", "2"]);
+    assert.equal(noNet.code, 1, noNet.stderr);
+    assert.match(noNet.stderr, /sharing the port needs --unstable-net/);
     await Deno.remove(dir, { recursive: true });
   },
 });

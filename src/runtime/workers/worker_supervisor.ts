@@ -94,7 +94,7 @@ export class WorkerSupervisor {
 
   /**
    * Checks, before anything binds, that `workers` processes can run here; returns how to start one.
-   * Throws TypeError with the reason (not Linux, no --allow-run, no /proc/self/cmdline).
+   * Throws TypeError with the reason (not Linux, no --allow-run, no --unstable-net, no /proc/self/cmdline).
    */
   static async preflight(workers: number): Promise<{ program: string; args: string[] }> {
     if (Deno.build.os !== "linux") {
@@ -107,6 +107,13 @@ export class WorkerSupervisor {
     if (run.state !== "granted") {
       throw new TypeError(
         `Cannot run ${workers} workers: starting them needs --allow-run (or set server.workers to 1)`,
+      );
+    }
+    // Without --unstable-net, Deno exits the process on `reusePort` instead of throwing; the unstable
+    // `Deno.listenDatagram` is defined exactly when that flag is on.
+    if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+      throw new TypeError(
+        `Cannot run ${workers} workers: sharing the port needs --unstable-net (the deno.json tasks and the compiled binaries have it)`,
       );
     }
     return workerCommand();
