@@ -9,6 +9,7 @@ import type { Config } from "./src/config/schema.ts";
 import { summarizeConfig } from "./src/config/summary.ts";
 import { createLogger, type LogFormat, parseLogLevel } from "./src/observe/logger.ts";
 import { ConfigStore } from "./src/runtime/config_store.ts";
+import { createServiceNotifier } from "./src/runtime/service_notifier.ts";
 import { startControlPlane } from "./src/runtime/control_plane.ts";
 import { Gateway } from "./src/runtime/gateway.ts";
 import { VERSION } from "./src/runtime/version.ts";
@@ -218,21 +219,31 @@ async function main(argv: readonly string[]): Promise<number> {
     // Refuse what cannot work before anything binds.
     const workerCommand = workers > 1 ? await WorkerSupervisor.preflight(workers) : undefined;
     let supervisor: WorkerSupervisor | undefined;
+    const notifier = createServiceNotifier(env, logger);
     const gateway: Gateway = new Gateway({
       config: loaded.config,
       host,
       port,
       logger,
       // Installed by start(), after `store` exists.
-      onReloadSignal: (): Promise<unknown> => store.reloadFromFile("signal"),
+      onReloadSignal: async (): Promise<unknown> => {
+        notifier.reloading();
+        try {
+          return await store.reloadFromFile("signal");
+        } finally {
+          notifier.ready(`serving ${gateway.snapshot.routes.length} routes`);
+        }
+      },
       reusePort: workers > 1,
       metricsSource: workers > 1
         ? () => supervisor?.renderMetrics() ?? Promise.resolve(gateway.renderMetrics())
         : undefined,
       workers: () => supervisor?.status() ?? [],
-      onShutdown: workers > 1
-        ? () => supervisor?.stop(gateway.snapshot.config.server.shutdown_grace_ms + 2000) ?? Promise.resolve()
-        : undefined,
+      onShutdown: async () => {
+        notifier.stopping();
+        await supervisor?.stop(gateway.snapshot.config.server.shutdown_grace_ms + 2000);
+        notifier.close();
+      },
     });
     // The store owns the file from here on: SIGHUP, file changes and the admin API all go through it.
     // With several workers, every config it applies is handed on to the others.
@@ -260,6 +271,7 @@ async function main(argv: readonly string[]): Promise<number> {
         config: () => store.config,
       });
     }
+    notifier.ready(`serving ${gateway.snapshot.routes.length} routes on ${host}:${gateway.addr.port}`);
   } catch (err) {
     logger.error("cannot start", { error: (err as Error).message });
     console.error(`kairos: cannot start: ${(err as Error).message}`);
