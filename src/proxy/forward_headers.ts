@@ -30,39 +30,21 @@ export interface HeadSize {
  * object is built from it only when a policy edits the fields.
  */
 export function buildUpstreamHeaderList(client: Headers, info: ForwardInfo, size?: HeadSize): string[] {
-  const out: string[] = [];
-  const extra = connectionTokens(client.get("connection"));
-  let clientHost = "";
-  let forwardedFor: string | null = null;
-  let forwardedProto: string | null = null;
-  let forwardedHost: string | null = null;
-  let count = 0;
-  let bytes = 0;
-  for (const [name, value] of client) {
-    count++;
-    bytes += name.length + value.length + 4;
-    if (isHopByHop(name) || extra?.has(name)) continue;
-    switch (name) {
-      case "host":
-        clientHost = value;
-        continue;
-      case "x-forwarded-for":
-        forwardedFor = value;
-        continue;
-      case "x-forwarded-proto":
-        forwardedProto = value;
-        continue;
-      case "x-forwarded-host":
-        forwardedHost = value;
-        continue;
-      case "x-request-id":
-        continue;
-    }
-    out.push(name, value);
-  }
+  const pass = PASS;
+  const out: string[] = pass.out = [];
+  pass.extra = connectionTokens(client.get("connection"));
+  pass.clientHost = "";
+  pass.forwardedFor = pass.forwardedProto = pass.forwardedHost = null;
+  pass.count = pass.bytes = 0;
+  // forEach, not for-of: Deno's Headers iterator allocates an iterator and an entry per field, and
+  // measured 6x slower (1.6 µs against 0.25 µs for 4 fields).
+  client.forEach(visitField, pass);
+  const { clientHost, forwardedFor, forwardedProto, forwardedHost } = pass;
+  pass.out = EMPTY;
+  pass.extra = undefined;
   if (size) {
-    size.count = count;
-    size.bytes = bytes;
+    size.count = pass.count;
+    size.bytes = pass.bytes;
   }
   // An untrusted peer's X-Forwarded-* claims are discarded (Traefik's default): backends that read the
   // first X-Forwarded-For entry would otherwise believe a spoofed address.
@@ -79,6 +61,53 @@ export function buildUpstreamHeaderList(client: Headers, info: ForwardInfo, size
   }
   out.push("x-request-id", info.requestId);
   return out;
+}
+
+/** State of one synchronous pass over a client's fields (reused: JS runs one pass at a time). */
+interface FieldPass {
+  out: string[];
+  extra: Set<string> | undefined;
+  clientHost: string;
+  forwardedFor: string | null;
+  forwardedProto: string | null;
+  forwardedHost: string | null;
+  count: number;
+  bytes: number;
+}
+
+const EMPTY: string[] = [];
+const PASS: FieldPass = {
+  out: EMPTY,
+  extra: undefined,
+  clientHost: "",
+  forwardedFor: null,
+  forwardedProto: null,
+  forwardedHost: null,
+  count: 0,
+  bytes: 0,
+};
+
+function visitField(this: FieldPass, value: string, name: string): void {
+  this.count++;
+  this.bytes += name.length + value.length + 4;
+  if (isHopByHop(name) || this.extra?.has(name)) return;
+  switch (name) {
+    case "host":
+      this.clientHost = value;
+      return;
+    case "x-forwarded-for":
+      this.forwardedFor = value;
+      return;
+    case "x-forwarded-proto":
+      this.forwardedProto = value;
+      return;
+    case "x-forwarded-host":
+      this.forwardedHost = value;
+      return;
+    case "x-request-id":
+      return;
+  }
+  this.out.push(name, value);
 }
 
 /** A Headers object holding a flat field list. */
