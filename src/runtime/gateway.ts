@@ -243,7 +243,6 @@ export class Gateway {
       registry: this.backends,
       metrics: this.metrics,
       policy: this.#policy,
-      clientAddsDefaults: this.client.ownsResponses,
     };
   }
 

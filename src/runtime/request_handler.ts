@@ -8,7 +8,7 @@ import type { Logger } from "../observe/logger.ts";
 import { acceptRequestId } from "../observe/request_id.ts";
 import { checkHeaderLimits, isPreflight } from "../policy/pipeline.ts";
 import type { RequestContext } from "../proxy/context.ts";
-import { buildUpstreamHeaderList, type HeadSize, stripResponseHopByHop } from "../proxy/forward_headers.ts";
+import { buildUpstreamHeaderList, copyEndToEnd, type HeadSize } from "../proxy/forward_headers.ts";
 import { ProxyContext } from "../proxy/proxy_context.ts";
 import { errorResponse, GatewayError } from "../proxy/gateway_error.ts";
 import { proxyRequest } from "../proxy/proxy_step.ts";
@@ -144,7 +144,7 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
         // Mutable headers without hop-by-hop fields: hand it on, keeping a small body's single buffer.
         response = upstream;
       } else {
-        const headers = stripResponseHopByHop(new Headers(upstream.headers));
+        const headers = copyEndToEnd(upstream.headers, route.responseDefaults);
         response = new Response(upstream.body, {
           status: upstream.status,
           statusText: upstream.statusText,

@@ -45,8 +45,6 @@ export interface SnapshotDeps {
   readonly registry: BackendRegistry;
   readonly metrics: GatewayMetrics;
   readonly policy: PolicyDeps;
-  /** The upstream client builds its own responses and applies `responseDefaults` (http1). */
-  readonly clientAddsDefaults: boolean;
 }
 
 /** Compiles `config` into a Snapshot. Throws TypeError naming the route on anything it cannot build. */
@@ -98,9 +96,9 @@ function compileRoute(
   const id = route.external_path;
   const pipeline = compileRoutePipeline(route, config, deps.policy);
   // Security headers come last among the response stages. With no response transformation before them,
-  // the http1 client adds them while it builds the response, saving a pass over the headers.
-  const inClient = deps.clientAddsDefaults && !route.response_transformation &&
-    pipeline.securityHeaders.length > 0;
+  // they are added while the proxied response is built (by the http1 client, or by the copy of a fetch
+  // response), saving a pass over the headers.
+  const inClient = !route.response_transformation && pipeline.securityHeaders.length > 0;
   const responseStages = inClient ? pipeline.response.slice(0, -1) : pipeline.response;
   const responseDefaults = inClient ? pipeline.securityHeaders : undefined;
   return Object.freeze({

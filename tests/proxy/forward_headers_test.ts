@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { buildUpstreamHeaders, isHopByHop, stripResponseHopByHop } from "../../src/proxy/forward_headers.ts";
+import { buildUpstreamHeaders, copyEndToEnd, isHopByHop } from "../../src/proxy/forward_headers.ts";
 
 const info = { peerIp: "10.0.0.9", peerTrusted: false, requestId: "req-1", preserveHost: false };
 
@@ -62,16 +62,17 @@ Deno.test("buildUpstreamHeaders() keeps repeated headers", () => {
   assert.equal(buildUpstreamHeaders(client, info).get("accept-language"), "en, fr");
 });
 
-Deno.test("stripResponseHopByHop() removes hop-by-hop headers and keeps every Set-Cookie", () => {
-  const headers = new Headers({
+Deno.test("copyEndToEnd() leaves out hop-by-hop fields and those Connection names, keeping every Set-Cookie", () => {
+  const original = new Headers({
     connection: "x-trace",
     "x-trace": "1",
     "keep-alive": "5",
     "content-type": "text/plain",
   });
-  headers.append("set-cookie", "a=1");
-  headers.append("set-cookie", "b=2");
-  stripResponseHopByHop(headers);
+  original.append("set-cookie", "a=1");
+  original.append("set-cookie", "b=2");
+  const headers = copyEndToEnd(original);
+  assert.equal(original.get("keep-alive"), "5", "the original is left alone");
   assert.equal(headers.get("connection"), null);
   assert.equal(headers.get("x-trace"), null);
   assert.equal(headers.get("keep-alive"), null);
@@ -79,4 +80,12 @@ Deno.test("stripResponseHopByHop() removes hop-by-hop headers and keeps every Se
   assert.deepEqual(headers.getSetCookie(), ["a=1", "b=2"]);
   assert.ok(isHopByHop("transfer-encoding"));
   assert.ok(!isHopByHop("content-length"));
+});
+
+Deno.test("copyEndToEnd() adds defaults the backend did not send, never overriding its own", () => {
+  const backend = new Headers({ "x-frame-options": "SAMEORIGIN", "content-type": "text/plain" });
+  const copy = copyEndToEnd(backend, ["x-frame-options", "DENY", "x-content-type-options", "nosniff"]);
+  assert.equal(copy.get("x-frame-options"), "SAMEORIGIN");
+  assert.equal(copy.get("x-content-type-options"), "nosniff");
+  assert.equal(copy.get("content-type"), "text/plain");
 });

@@ -71,7 +71,6 @@ export function startProxy(route: Record<string, unknown>, top: Record<string, u
     registry: new BackendRegistry(),
     metrics,
     policy,
-    clientAddsDefaults: false,
   });
   const proxy = createWebSocketProxy({ logger, metrics, registry });
   const handler = createRequestHandler({
