@@ -11,6 +11,8 @@
 #   GATEWAY_WS=0    skip the WebSocket test through the gateway
 #   BENCH_HEADER    (Kairos addition) one "Name: value" header every HTTP request carries (e.g. a JWT for
 #                   the policies slot); other targets ignore it
+#   (Kairos addition) target deno-floor: deno/floor_proxy.ts, the least a Deno.serve + Deno.connect proxy can do
+#                   per request, so every run shows the ceiling of a Deno gateway next to the gateway itself
 #   GATEWAY_EXTRA   (Kairos addition) space-separated NAME=CONFIG pairs: more gateway slots, each started with
 #                   GATEWAY_CMD and its own config, named gateway-NAME (ports 9211, 9212, ...); e.g.
 #                   GATEWAY_EXTRA="1k=/tmp/1k.json policies=/tmp/pol.json"
@@ -50,7 +52,7 @@ OUT_TSV="$OUT_DIR/results-$STAMP$SUFFIX.tsv"
 T_START=$(date +%s)
 
 # default set; also available: deno-naive-par (`deno serve --parallel`, unpinned), deno-hono-local (Hono, no proxying)
-ALL_TARGETS="direct nginx-w1 nginx-auto haproxy caddy deno-naive deno-hono deno-hello deno-hello-1k deno-rawtcp-exp"
+ALL_TARGETS="direct nginx-w1 nginx-auto haproxy caddy deno-naive deno-hono deno-hello deno-hello-1k deno-rawtcp-exp deno-floor"
 [[ -n ${GATEWAY_CMD:-} ]] && ALL_TARGETS+=" gateway"
 declare -A EXTRA_CONFIG=()
 extra_port=9211
@@ -67,10 +69,10 @@ case " $TARGETS " in *" nginx-w1 "*) ;; *) TARGETS="nginx-w1 $TARGETS" ;; esac  
 
 declare -A PORT=([direct]=9101 [nginx-w1]=9201 [nginx-auto]=9202 [haproxy]=9203 [caddy]=9204
   [deno-naive]=9205 [deno-hono]=9206 [deno-hello]=9207 [deno-hello-1k]=9207 [gateway]=$GATEWAY_PORT
-  [deno-naive-par]=9209 [deno-rawtcp-exp]=9210 [deno-hono-local]=9206)
+  [deno-naive-par]=9209 [deno-rawtcp-exp]=9210 [deno-hono-local]=9206 [deno-floor]=9220)
 declare -A CPUS=([direct]=- [nginx-w1]=$PROXY_CPU [nginx-auto]=$ALL_CPUS [haproxy]=$PROXY_CPU [caddy]=$PROXY_CPU
   [deno-naive]=$PROXY_CPU [deno-hono]=$PROXY_CPU [deno-hello]=$PROXY_CPU [deno-hello-1k]=$PROXY_CPU [gateway]=$PROXY_CPU
-  [deno-naive-par]=$ALL_CPUS [deno-rawtcp-exp]=$PROXY_CPU [deno-hono-local]=$PROXY_CPU)
+  [deno-naive-par]=$ALL_CPUS [deno-rawtcp-exp]=$PROXY_CPU [deno-hono-local]=$PROXY_CPU [deno-floor]=$PROXY_CPU)
 for t in "${!EXTRA_PORT[@]}"; do PORT[$t]=${EXTRA_PORT[$t]}; CPUS[$t]=$PROXY_CPU; done
 declare -A MAINPID=()
 PATH_API=/api/bench
@@ -335,6 +337,7 @@ start_target() {
       spawn "$t" "$cpus" env DENO_JOBS="$NCPU" "$DENO" serve --parallel --no-config --no-lock \
         --allow-net=127.0.0.1 --allow-env --host 127.0.0.1 --port "$port" "$BENCH_DIR/deno/naive_proxy_serve.ts" ;;
     deno-rawtcp-exp) spawn "$t" "$cpus" env PORT="$port" "${DENO_RUN[@]}" "$BENCH_DIR/deno/exp_rawtcp_proxy.ts" ;;
+    deno-floor) spawn "$t" "$cpus" env PORT="$port" "${DENO_RUN[@]}" "$BENCH_DIR/deno/floor_proxy.ts" ;;   # Kairos addition
     deno-hono|deno-hono-local)   # one hono_proxy.ts process serves both
       for o in deno-hono deno-hono-local; do [[ -n ${MAINPID[$o]:-} ]] && { MAINPID[$t]=${MAINPID[$o]}; return 0; }; done
       spawn deno-hono "$cpus" env PORT="$port" BODY_FILE="$BENCH_DIR/conf/body.json" "${DENO_RUN[@]}" "$BENCH_DIR/deno/hono_proxy.ts" ;;

@@ -57,6 +57,7 @@ const DESC: Record<string, string> = {
   "deno-hello": "Deno.serve returning \"hello\" (5 B), no proxying: raw Deno.serve ceiling",
   "deno-hello-1k": "Deno.serve returning the same 1 KiB body itself, no proxying (CEILING for a gateway relaying it)",
   "deno-rawtcp-exp": "EXPERIMENT: naive proxy with fetch() swapped for a hand-rolled pooled HTTP/1.1 client on Deno.connect",
+  "deno-floor": "FLOOR (Kairos addition): Deno.serve + pooled Deno.connect doing the least possible per request (fixed head, one header relayed)",
   "gateway": "project gateway ($GATEWAY_CMD)",
   "gateway-1k": "project gateway with 1,000 configured routes",
   "gateway-policies": "project gateway with JWT HS256 + a rate limit that never triggers + one header transformation",
