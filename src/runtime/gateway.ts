@@ -184,6 +184,10 @@ export class Gateway {
     } catch (err) {
       return this.#reloadFailed([(err as Error).message]);
     }
+    const pending = restartOnlyChanges(this.#snapshot.config, config);
+    if (pending.length > 0) {
+      this.logger.warn("these settings take effect at the next restart", { fields: pending });
+    }
     // The swap: one synchronous assignment. In-flight requests hold the old snapshot.
     const previous = this.#snapshot;
     this.#snapshot = snapshot;
@@ -291,4 +295,21 @@ export class Gateway {
     Deno.addSignalListener(signal, handler);
     this.#signals.push([signal, handler]);
   }
+}
+
+/** Settings a reload cannot change, because the listeners and processes they describe are already running. */
+const RESTART_ONLY: ReadonlyArray<[string, (c: Config) => unknown]> = [
+  ["server.host", (c) => c.server.host],
+  ["server.port", (c) => c.server.port],
+  ["server.workers", (c) => c.server.workers],
+  ["server.upstream_client", (c) => c.server.upstream_client],
+  ["server.access_log", (c) => c.server.access_log],
+  ["admin.enabled", (c) => c.admin.enabled],
+  ["admin.host", (c) => c.admin.host],
+  ["admin.port", (c) => c.admin.port],
+];
+
+/** The restart-only settings that differ between `before` and `after`, by config path. */
+export function restartOnlyChanges(before: Config, after: Config): string[] {
+  return RESTART_ONLY.filter(([, read]) => read(before) !== read(after)).map(([path]) => path);
 }
