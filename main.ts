@@ -7,7 +7,7 @@ import { loadConfigFile } from "./src/config/load.ts";
 import { formatProblems } from "./src/config/problems.ts";
 import type { Config } from "./src/config/schema.ts";
 import { summarizeConfig } from "./src/config/summary.ts";
-import { createLogger, type LogFormat, parseLogLevel } from "./src/observe/logger.ts";
+import { createLogger, type LogFormat, parseLogLevel, withFields } from "./src/observe/logger.ts";
 import { ConfigStore } from "./src/runtime/config_store.ts";
 import { createServiceNotifier } from "./src/runtime/service_notifier.ts";
 import { startControlPlane } from "./src/runtime/control_plane.ts";
@@ -16,7 +16,6 @@ import { VERSION } from "./src/runtime/version.ts";
 import { runWorker } from "./src/runtime/workers/worker_agent.ts";
 import { WORKER_ENV } from "./src/runtime/workers/worker_socket.ts";
 import { WorkerSupervisor } from "./src/runtime/workers/worker_supervisor.ts";
-import { withFields } from "./src/observe/logger.ts";
 
 const USAGE = `Kairos ${VERSION}: a multi-protocol API gateway (drop-in for kairos-rs).
 
