@@ -4,6 +4,7 @@
  * SIGHUP, admin API) goes through here, one at a time, and reaches the Gateway through `apply()`, the one
  * place that swaps the snapshot. API edits are validated, applied, then persisted atomically.
  */
+import { createHash } from "node:crypto";
 import type { ConfigFormat } from "../config/parse_text.ts";
 import { loadConfigFile, type LoadResult, validateConfig, type ValidationResult } from "../config/load.ts";
 import { type ConfigProblem, formatProblems } from "../config/problems.ts";
@@ -68,10 +69,9 @@ export interface ConfigStoreOptions {
   readonly logger: Logger;
 }
 
-/** SHA-256 of `text` as hex. */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+/** SHA-256 of `text` as hex. Synchronous, so a change and its hash land in the same step. */
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 /** Owns the config document and serializes every change to it. */
@@ -98,12 +98,8 @@ export class ConfigStore {
     this.#raw = options.loaded.raw as Record<string, unknown>;
     this.#text = options.loaded.text;
     this.#last = this.#record("success", "startup", 0, [], options.loaded.warnings);
-  }
-
-  /** Computes the hashes of the startup state; call once before serving the admin API. */
-  async init(): Promise<void> {
-    this.#fileHash = await sha256Hex(this.#text);
-    this.#hash = await sha256Hex(JSON.stringify(this.config));
+    this.#fileHash = sha256Hex(this.#text);
+    this.#hash = sha256Hex(JSON.stringify(this.config));
   }
 
   /** The running config (validated, env placeholders expanded). */
@@ -145,7 +141,7 @@ export class ConfigStore {
     return this.#exclusive(async () => {
       const started = performance.now();
       const loaded = await loadConfigFile(this.path);
-      const fileHash = await sha256Hex(loaded.text);
+      const fileHash = sha256Hex(loaded.text);
       if (trigger === "file" && fileHash === this.#fileHash) return this.#last;
       this.#fileHash = fileHash;
       if (!loaded.ok) return this.#failed(trigger, started, loaded.errors, loaded.warnings);
@@ -157,17 +153,18 @@ export class ConfigStore {
       this.#text = loaded.text;
       this.#persisted = true;
       this.#persistError = undefined;
-      if (outcome.changed) {
-        await this.#changed();
-        await this.#target.settled?.(loaded.config);
-      }
-      return this.#last = this.#record(
+      // No await between the swap and these: /api/config/status never shows the new version with the
+      // old hash or the old last reload.
+      if (outcome.changed) this.#changed();
+      const record = this.#last = this.#record(
         outcome.changed ? "success" : "unchanged",
         trigger,
         started,
         [],
         loaded.warnings,
       );
+      if (outcome.changed) await this.#target.settled?.(loaded.config);
+      return record;
     });
   }
 
@@ -206,13 +203,7 @@ export class ConfigStore {
         );
       }
       this.#raw = document;
-      if (outcome.changed) {
-        await this.#changed();
-        // Answered only when every worker routes by the new config, so "applied at once" holds for all.
-        await this.#target.settled?.(result.config);
-      }
-      const written = await this.#persist(document);
-      const durationMs = Math.round((performance.now() - started) * 100) / 100;
+      if (outcome.changed) this.#changed();
       this.#last = this.#record(
         outcome.changed ? "success" : "unchanged",
         "api",
@@ -220,6 +211,10 @@ export class ConfigStore {
         [],
         result.warnings,
       );
+      // Answered only when every worker routes by the new config, so "applied at once" holds for all.
+      if (outcome.changed) await this.#target.settled?.(result.config);
+      const written = await this.#persist(document);
+      const durationMs = Math.round((performance.now() - started) * 100) / 100;
       this.#logger.info("config change", {
         who: meta.who,
         action: meta.action,
@@ -240,8 +235,8 @@ export class ConfigStore {
     });
   }
 
-  async #changed(): Promise<void> {
-    this.#hash = await sha256Hex(JSON.stringify(this.config));
+  #changed(): void {
+    this.#hash = sha256Hex(JSON.stringify(this.config));
     this.#loadedAt = new Date();
   }
 
@@ -262,7 +257,7 @@ export class ConfigStore {
       return { persisted: false, persistError };
     }
     this.#text = text;
-    this.#fileHash = await sha256Hex(text);
+    this.#fileHash = sha256Hex(text);
     this.#persisted = true;
     this.#persistError = undefined;
     return { persisted: true };

@@ -29,7 +29,6 @@ export interface ControlPlane {
 /** Starts history, admin listener (when `admin.enabled`) and file watcher (unless KAIROS_WATCH_CONFIG=0). */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { gateway, store, logger, env } = options;
-  await store.init();
   const config = store.config;
   // Loaded only when enabled: the admin app (Hono and the API routes) is a few MiB a closed admin never needs.
   const adminModule = config.admin.enabled ? await import("../admin_api/admin_server.ts") : undefined;

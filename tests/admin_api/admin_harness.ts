@@ -71,7 +71,6 @@ export async function adminFixture(
   const logger = createLogger({ level: "debug", format: "json", write: (line) => logs.push(line) });
   const gateway = new Gateway({ config: loaded.config, host: "127.0.0.1", port: 0, logger });
   const store = new ConfigStore({ path, loaded, target: gateway, logger });
-  await store.init();
   const history = new MetricsHistory(gatewayHistorySeries(gateway.metrics));
   history.sample();
   const plan: AdminListenPlan = { host: "127.0.0.1", port: 0, envToken: options.token };

@@ -3,7 +3,7 @@ import { loadConfigFile } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { createLogger } from "../../src/observe/logger.ts";
 import { ConfigChangeError } from "../../src/runtime/config_change_error.ts";
-import { ConfigStore, type ConfigTarget } from "../../src/runtime/config_store.ts";
+import { ConfigStore, type ConfigTarget, sha256Hex } from "../../src/runtime/config_store.ts";
 
 const BASE = {
   _comment: "keep me",
@@ -51,7 +51,6 @@ async function setup(file = "config.json", text = JSON.stringify(BASE, null, 2))
   const lines: string[] = [];
   const logger = createLogger({ level: "debug", format: "json", write: (l) => lines.push(l) });
   const store = new ConfigStore({ path, loaded, target, logger });
-  await store.init();
   return {
     dir,
     path,
@@ -208,7 +207,7 @@ Deno.test("reloadFromFile() refuses garbage and a deleted file, keeps the runnin
   assert.ok(s.lines.some((l) => l.includes('"msg":"config problem"') && l.includes('"path":"routers"')));
 });
 
-Deno.test("update() and reloadFromFile() answer only once the target's other workers run the change", async () => {
+Deno.test("update() and reloadFromFile() answer once the other workers run the change; the status is current at once", async () => {
   await using t = await setup();
   const waiting: Array<{ config: Config; release: () => void }> = [];
   (t.target as { settled?: (config: Config) => Promise<void> }).settled = (config) =>
@@ -221,6 +220,11 @@ Deno.test("update() and reloadFromFile() answer only once the target's other wor
   while (waiting.length === 0) await new Promise((r) => setTimeout(r, 5));
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(answered, false, "the API must not answer before the workers run the new config");
+  // The status already describes the applied change: never the new version beside the old hash or record.
+  const during = t.store.status();
+  assert.equal(during.version, 2);
+  assert.equal(during.last_reload.trigger, "api");
+  assert.equal(during.hash, sha256Hex(JSON.stringify(t.store.config)));
   assert.deepEqual(waiting[0].config.routers.map((r) => r.external_path), ["/a", "/b"]);
   waiting[0].release();
   assert.equal((await update).changed, true);
@@ -228,6 +232,7 @@ Deno.test("update() and reloadFromFile() answer only once the target's other wor
   await Deno.writeTextFile(t.path, JSON.stringify(BASE));
   const reload = t.store.reloadFromFile("signal");
   while (waiting.length === 1) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(t.store.status().last_reload.trigger, "signal");
   assert.deepEqual(waiting[1].config.routers.map((r) => r.external_path), ["/a"]);
   waiting[1].release();
   assert.equal((await reload).result, "success");
