@@ -3,6 +3,7 @@
  * or absent Content-Length does not help), and JSON or YAML syntax (400 with line and column).
  */
 import { parseConfigText } from "../config/parse_text.ts";
+import { readBytesUpTo } from "../proxy/body_bytes.ts";
 import type { ConfigFormat } from "../config/parse_text.ts";
 import { ApiError } from "./api_error.ts";
 
@@ -70,29 +71,7 @@ function bodyFormat(contentType: string | null, yaml: boolean): ConfigFormat {
 
 async function readText(request: Request, limit: number): Promise<string> {
   if (!request.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = request.body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        throw tooLarge(size, limit);
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const bytes = await readBytesUpTo(request.body, limit, (size) => tooLarge(size, limit));
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {

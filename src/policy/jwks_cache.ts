@@ -7,6 +7,7 @@
  */
 import type { createLocalJWKSet, FlattenedJWSInput, JWSHeaderParameters } from "jose";
 import { joseModule } from "./jose_module.ts";
+import { readBytesUpTo } from "../proxy/body_bytes.ts";
 
 /** Resolves the verification key for a token's protected header (jose's key-function shape). */
 export type JwksKeyFunction = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
@@ -155,18 +156,10 @@ class JwksEntry {
 
 async function readLimited(response: Response, limit: number): Promise<string> {
   if (!response.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body) {
-    size += chunk.byteLength;
-    if (size > limit) throw new Error(`key set larger than ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(all);
+  const bytes = await readBytesUpTo(
+    response.body,
+    limit,
+    () => new Error(`key set larger than ${limit} bytes`),
+  );
+  return new TextDecoder().decode(bytes);
 }

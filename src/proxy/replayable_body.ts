@@ -1,3 +1,5 @@
+import { joinChunks } from "./body_bytes.ts";
+
 /**
  * A request body that retries can send again. Bodies up to a limit are buffered once; larger ones
  * stream, and stay replayable only until an attempt has started reading them.
@@ -32,7 +34,7 @@ export class ReplayableBody {
     let size = 0;
     while (size <= limit) {
       const { value, done } = await reader.read();
-      if (done) return new ReplayableBody(concat(chunks, size));
+      if (done) return new ReplayableBody(joinChunks(chunks, size));
       chunks.push(value);
       size += value.byteLength;
     }
@@ -72,15 +74,4 @@ export class ReplayableBody {
       },
     }, { highWaterMark: 0 });
   }
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }

@@ -1,3 +1,4 @@
+import { joinChunks } from "../../proxy/body_bytes.ts";
 import { UpstreamError, type UpstreamRequest } from "../client.ts";
 import { ChunkedDecoder } from "./chunked_decoder.ts";
 import type { ConnectionPool } from "./connection_pool.ts";
@@ -5,13 +6,7 @@ import type { Http1Connection } from "./http1_connection.ts";
 import { ProtocolViolation } from "./protocol_violation.ts";
 import { writeStreamBody } from "./request_body.ts";
 import type { PreparedRequest } from "./request_head.ts";
-import {
-  concatPieces,
-  decodeBufferedChunks,
-  makeResponse,
-  readSmallBody,
-  ResponseBodySource,
-} from "./response_body.ts";
+import { decodeBufferedChunks, makeResponse, readSmallBody, ResponseBodySource } from "./response_body.ts";
 import { parseResponseHead, type ResponseHead, scanHeadEnd } from "./response_head.ts";
 
 /** Per-client limits an exchange applies. */
@@ -168,7 +163,7 @@ function respond(
     if (decoder.state === "done") {
       conn.finish();
       return makeResponse(
-        prefix.length === 0 ? new Uint8Array(0) : concatPieces(prefix),
+        prefix.length === 0 ? new Uint8Array(0) : joinChunks(prefix),
         head,
         request.responseDefaults,
       );

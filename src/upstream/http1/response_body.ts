@@ -91,20 +91,6 @@ export function decodeBufferedChunks(
   }
 }
 
-/** Joins pieces into one buffer (returned as is when there is one). */
-export function concatPieces(pieces: Uint8Array<ArrayBuffer>[]): Uint8Array<ArrayBuffer> {
-  if (pieces.length === 1) return pieces[0];
-  let length = 0;
-  for (const piece of pieces) length += piece.length;
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const piece of pieces) {
-    joined.set(piece, offset);
-    offset += piece.length;
-  }
-  return joined;
-}
-
 /**
  * The pull source of a streamed response body. It reads from the socket only when the consumer pulls
  * (highWaterMark 0), so a slow client slows the backend instead of filling memory. At the end of the body the
