@@ -119,6 +119,10 @@ Deno.test("section endpoints apply kairos-rs bodies at once", async (t) => {
     assert.match(res.json.message, /keep_alive is ignored/);
     assert.equal(f.store.config.server.port, 8080);
     assert.equal(f.store.config.server.workers, 4);
+    const warning = f.logs.map((l) => JSON.parse(l)).find((l) =>
+      l.msg === "these settings take effect at the next restart"
+    );
+    assert.deepEqual(warning?.fields, ["server.host", "server.port", "server.workers"]);
     assert.equal(f.store.config.server.shutdown_grace_ms, 10000);
     assert.equal(
       (await f.call("POST", "/api/config/server", { port: 0 })).json.message,
