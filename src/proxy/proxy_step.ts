@@ -8,7 +8,7 @@ import type { BackendState } from "../upstream/backend_state.ts";
 import { type UpstreamClient, UpstreamError, type UpstreamRequest } from "../upstream/client.ts";
 import type { RequestContext } from "./context.ts";
 import { GatewayError } from "./gateway_error.ts";
-import { computeBackoff, isIdempotentMethod, isRetryableStatus } from "./retry_policy.ts";
+import { backoff, isIdempotentMethod, isRetryableStatus } from "./retry_policy.ts";
 import { ReplayableBody } from "./replayable_body.ts";
 import { noBackendError, pickBackend } from "./backend_choice.ts";
 import { upstreamFailure } from "./upstream_failure.ts";
@@ -36,8 +36,6 @@ export interface ProxyResult {
   readonly backend: BackendState;
   readonly attempts: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Forwards the request and resolves with the backend's response (headers as received, body
@@ -112,7 +110,7 @@ export async function proxyRequest(
       ) {
         failed = backend;
         observer.retry();
-        await sleep(computeBackoff(route.retry, attempt));
+        await backoff(route.retry, attempt);
         continue;
       }
       throw lastError;
@@ -128,7 +126,7 @@ export async function proxyRequest(
       await response.body?.cancel().catch(() => {});
       failed = backend;
       observer.retry();
-      await sleep(computeBackoff(route.retry, attempt));
+      await backoff(route.retry, attempt);
       continue;
     }
     return { response, backend, attempts: attempt + 1 };

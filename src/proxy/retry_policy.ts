@@ -26,6 +26,11 @@ export function computeBackoff(
   return Math.floor(retry.jitter > 0 ? delay * (1 - retry.jitter * random()) : delay);
 }
 
+/** Waits out the backoff before retry number `attempt`. */
+export function backoff(retry: RetryConfig, attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, computeBackoff(retry, attempt)));
+}
+
 /** Idempotent methods may be resent after the backend may have seen them (RFC 9110 §9.2.2). */
 export function isIdempotentMethod(method: string): boolean {
   // Method names are case-sensitive (RFC 9110 §9.1): "get" is not GET.

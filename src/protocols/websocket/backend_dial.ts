@@ -9,7 +9,7 @@ import { upstreamFailure } from "../../proxy/upstream_failure.ts";
 import type { UpstreamFields } from "../../proxy/field_list.ts";
 import type { GatewayMetrics } from "../../observe/gateway_metrics.ts";
 import { GatewayError } from "../../proxy/gateway_error.ts";
-import { computeBackoff, isRetryableStatus } from "../../proxy/retry_policy.ts";
+import { backoff, isRetryableStatus } from "../../proxy/retry_policy.ts";
 import type { CompiledRoute } from "../../runtime/snapshot.ts";
 import type { BackendState } from "../../upstream/backend_state.ts";
 import { UpstreamError } from "../../upstream/client.ts";
@@ -43,8 +43,6 @@ type Attempt =
   | { readonly kind: "open"; readonly dialed: DialedBackend }
   | { readonly kind: "refused"; readonly status: number }
   | { readonly kind: "failed"; readonly error: UpstreamError };
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Dials a backend of `route` and completes the WebSocket handshake, retrying per the route's policy. */
 export async function dialWebSocketBackend(
@@ -88,7 +86,7 @@ export async function dialWebSocketBackend(
     if (!retry || !retryable || attempt + 1 >= route.maxAttempts || request.signal.aborted) throw lastError;
     failed = backend;
     route.recorder.retry();
-    await sleep(computeBackoff(retry, attempt));
+    await backoff(retry, attempt);
   }
   // Unreachable: the loop returns or throws on its last attempt.
   throw lastError ?? noBackendError(route, route.id);
