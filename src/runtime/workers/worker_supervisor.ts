@@ -257,11 +257,8 @@ export class WorkerSupervisor {
     if (worker.process !== process) return;
     worker.process = undefined;
     if (this.#stopping) return;
-    const ranMs = Date.now() - worker.startedAt;
-    worker.restarts = ranMs >= STABLE_MS ? 0 : worker.restarts + 1;
-    const delay = worker.restarts === 0
-      ? 0
-      : Math.min(MAX_RESTART_DELAY_MS, 250 * 2 ** (worker.restarts - 1));
+    worker.restarts = Date.now() - worker.startedAt >= STABLE_MS ? 0 : worker.restarts + 1;
+    const delay = restartDelay(worker.restarts);
     this.#options.logger.error("worker exited; restarting it", {
       worker: worker.id,
       pid: process.pid,
@@ -274,4 +271,9 @@ export class WorkerSupervisor {
       if (!this.#stopping) this.#spawn(worker);
     }, delay);
   }
+}
+
+/** Wait before a restart: none after a stable run, then 250 ms doubling per quick death, at most 30 s. */
+export function restartDelay(quickRestarts: number): number {
+  return quickRestarts === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 250 * 2 ** (quickRestarts - 1));
 }
