@@ -33,6 +33,7 @@ interface Waiter {
   readonly resolve: (conn: Http1Connection) => void;
   readonly reject: (err: unknown) => void;
   onAbort: (() => void) | null;
+  timer: ReturnType<typeof setTimeout> | undefined;
   done: boolean;
 }
 
@@ -54,6 +55,20 @@ export class ConnectionPool implements ConnectionOwner {
   #sweeper: ReturnType<typeof setInterval> | undefined = undefined;
   #closed = false;
   readonly #sweep = (): void => this.#expireIdle();
+  // Like HAProxy's `timeout queue` (which defaults to `timeout connect`): a request that finds no free slot
+  // within its connect timeout fails, unsent, instead of waiting behind slow or long-lived exchanges forever.
+  readonly #expireWaiter = (waiter: Waiter): void => {
+    if (waiter.done) return;
+    this.#leave(waiter);
+    waiter.reject(
+      new UpstreamError(
+        "connect_timeout",
+        `Cannot reach backend "${this.#target.key}": no connection became free within ` +
+          `${waiter.request.connectTimeoutMs} ms (maxConnectionsPerBackend is ${this.#settings.maxConnections})`,
+        false,
+      ),
+    );
+  };
 
   constructor(target: UpstreamTarget, settings: PoolSettings) {
     this.#target = target;
@@ -77,7 +92,7 @@ export class ConnectionPool implements ConnectionOwner {
     return null;
   }
 
-  /** Opens a new connection, or queues for one when the backend is at its connection limit. */
+  /** Opens a new connection, or queues for one (up to the connect timeout) when the backend is at its limit. */
   open(request: UpstreamRequest): Promise<Http1Connection> {
     if (this.#open < this.#settings.maxConnections) {
       this.#open++;
@@ -85,7 +100,7 @@ export class ConnectionPool implements ConnectionOwner {
     }
     this.#waits++;
     return new Promise((resolve, reject) =>
-      this.#enqueue({ request, resolve, reject, onAbort: null, done: false })
+      this.#enqueue({ request, resolve, reject, onAbort: null, timer: undefined, done: false })
     );
   }
 
@@ -189,11 +204,7 @@ export class ConnectionPool implements ConnectionOwner {
     if (signal !== undefined) {
       waiter.onAbort = () => {
         if (waiter.done) return;
-        waiter.done = true;
-        if (--this.#queued === 0) {
-          this.#queue = [];
-          this.#queueHead = 0;
-        }
+        this.#leave(waiter);
         waiter.reject(
           new UpstreamError(
             "aborted",
@@ -204,6 +215,7 @@ export class ConnectionPool implements ConnectionOwner {
       };
       signal.addEventListener("abort", waiter.onAbort, { once: true });
     }
+    waiter.timer = setTimeout(this.#expireWaiter, waiter.request.connectTimeoutMs, waiter);
     this.#queue.push(waiter);
     this.#queued++;
   }
@@ -212,14 +224,23 @@ export class ConnectionPool implements ConnectionOwner {
     while (this.#queued > 0 && this.#queueHead < this.#queue.length) {
       const waiter = this.#queue[this.#queueHead++];
       if (waiter.done) continue;
-      waiter.done = true;
-      this.#queued--;
-      if (waiter.onAbort !== null) waiter.request.signal!.removeEventListener("abort", waiter.onAbort);
+      this.#leave(waiter);
       this.#compactQueue();
       return waiter;
     }
     this.#compactQueue();
     return null;
+  }
+
+  // Takes a waiter out of the queue for good; its array entry is skipped until the queue is compacted.
+  #leave(waiter: Waiter): void {
+    waiter.done = true;
+    clearTimeout(waiter.timer);
+    if (waiter.onAbort !== null) waiter.request.signal!.removeEventListener("abort", waiter.onAbort);
+    if (--this.#queued === 0) {
+      this.#queue = [];
+      this.#queueHead = 0;
+    }
   }
 
   #compactQueue(): void {

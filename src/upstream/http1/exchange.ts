@@ -37,7 +37,8 @@ export async function exchange(
     // no async helper in between: every extra await costs a promise per request.
     const head = prepared.head;
     const written = await conn.writeSome(head);
-    if (written < head.length) await conn.write(head.subarray(written));
+    // A short write means the backend's window is full: wait for it no longer than for a body write.
+    if (written < head.length) await conn.write(head.subarray(written), request.idleTimeoutMs);
     let early: ResponseHead | null = null;
     if (prepared.body !== null || prepared.stream !== null || prepared.expectContinue) {
       early = await sendBody(conn, prepared, request, limits.maxHeadBytes);

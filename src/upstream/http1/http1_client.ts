@@ -11,7 +11,10 @@ export interface Http1ClientOptions {
   maxIdlePerBackend?: number;
   /** An idle connection is closed after this long. Default 30000. */
   idleTimeoutMs?: number;
-  /** Open connections per backend; further requests wait in a FIFO queue. Default 256. */
+  /**
+   * Open connections per backend; further requests wait in a FIFO queue, each for at most its connect
+   * timeout. Default 256.
+   */
   maxConnectionsPerBackend?: number;
   /** A connection older than this is not reused. Default 300000. */
   maxConnectionAgeMs?: number;

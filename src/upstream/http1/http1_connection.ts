@@ -40,6 +40,8 @@ export class Http1Connection {
   receiving = false;
   /** How many bytes of an incomplete response head were already scanned. */
   scanned = 0;
+  /** The reader of a request body being streamed: an abort cancels it, as the client may never send more. */
+  bodyReader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   buf: Uint8Array<ArrayBuffer>;
   start = 0;
   end = 0;
@@ -102,7 +104,10 @@ export class Http1Connection {
   handleEvent(): void {
     if (this.state !== "busy" || this.#failure !== null) return;
     this.#failure = "aborted";
-    this.close();
+    // Discarded now, not when the exchange notices: a body stream nobody reads or cancels would otherwise
+    // hold the pool slot for good.
+    this.destroy();
+    this.bodyReader?.cancel().catch(ignore);
   }
 
   /** Starts the deadline of a phase; when it passes the socket is closed and reads fail with a timeout. */
@@ -225,6 +230,11 @@ export class Http1Connection {
     } catch { /* already closed */ }
   }
 
+  /** Whether a timer or an abort ended the current exchange. */
+  get failed(): boolean {
+    return this.#failure !== null;
+  }
+
   /** The error for a timer or abort that ended the exchange. */
   failure(): UpstreamError {
     if (this.#failure === "aborted" || this.#failure === null) {
@@ -318,3 +328,5 @@ export class Http1Connection {
 function settled(): boolean {
   return true;
 }
+
+function ignore(): void {}

@@ -17,6 +17,7 @@ export async function writeStreamBody(
 ): Promise<void> {
   const reader = prepared.stream!.getReader();
   prepared.streamStarted = true;
+  conn.bodyReader = reader;
   const length = prepared.streamLength;
   let sent = 0;
   try {
@@ -32,7 +33,11 @@ export async function writeStreamBody(
           { cause: err },
         );
       }
-      if (result.done) break;
+      if (result.done) {
+        // An abort cancels the reader, which ends the stream early: that is no length mismatch.
+        if (conn.failed) throw conn.failure();
+        break;
+      }
       const chunk = result.value;
       if (chunk.length === 0) continue;
       sent += chunk.length;
@@ -50,6 +55,7 @@ export async function writeStreamBody(
     reader.cancel(err).catch(ignore);
     throw err;
   } finally {
+    conn.bodyReader = null;
     reader.releaseLock();
   }
 }

@@ -112,6 +112,8 @@ export function parseResponseHead(buf: Uint8Array, start: number, end: number, m
   }
   // HTTP/1.0 closes by default; a 1.0 message with Transfer-Encoding has faulty framing (RFC 9112 §6.1).
   let keepAlive = !close && (http10 ? keepAliveToken && transferEncoding === null : true);
+  // A 2xx to CONNECT turns the connection into a tunnel whatever its framing fields say (RFC 9112 §6.3).
+  if (method === "CONNECT" && status >= 200 && status < 300) keepAlive = false;
   let framing: BodyFraming;
   if (status < 200 || status === 204 || status === 304 || method === "HEAD") framing = "none";
   else if (transferEncoding !== null) framing = "chunked";
