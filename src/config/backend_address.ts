@@ -94,9 +94,24 @@ function splitAuthority(
       ? { hostname, portText, ipv6: false }
       : "backend host has an invalid IPv4 address";
   }
-  const trimmed = hostname.endsWith(".") ? hostname.slice(0, -1) : hostname;
+  const ascii = toAsciiHostname(hostname);
+  if (ascii === undefined) return "backend host has an invalid hostname";
+  const trimmed = ascii.endsWith(".") ? ascii.slice(0, -1) : ascii;
   if (trimmed.length > 253 || !trimmed.split(".").every((label) => LABEL.test(label))) {
     return "backend host has an invalid hostname";
   }
-  return { hostname, portText, ipv6: false };
+  return { hostname: ascii, portText, ipv6: false };
+}
+
+/**
+ * An internationalized name in its punycode form (`bücher.example` → `xn--bcher-kva.example`), which is
+ * what DNS and the Host header need. kairos-rs's reqwest converts such hosts too, so its configs use them.
+ */
+function toAsciiHostname(hostname: string): string | undefined {
+  if (/^\p{ASCII}*$/u.test(hostname)) return hostname;
+  try {
+    return new URL(`http://${hostname}`).hostname;
+  } catch {
+    return undefined;
+  }
 }

@@ -67,9 +67,10 @@ function checkJwt(config: Config, sink: ProblemLists): void {
     sink.errors.push(problemAt(["jwt"], "JWT configuration needs one of secret, public_key or jwks_url"));
   }
   if (jwt.secret === undefined) return;
-  // kairos-rs refuses these at startup; its own README example uses a short secret, so here they only warn.
+  // kairos-rs refuses both at startup. The default is public, so anyone could sign tokens: still an error.
+  // A short secret only warns, because kairos-rs's own README example uses one.
   if (jwt.secret === DEFAULT_SECRET) {
-    sink.warnings.push(problemAt(["jwt", "secret"], "JWT secret must be changed from default value"));
+    sink.errors.push(problemAt(["jwt", "secret"], "JWT secret must be changed from default value"));
   } else {
     const bytes = new TextEncoder().encode(jwt.secret).length;
     if (bytes < MIN_SECRET_BYTES) {

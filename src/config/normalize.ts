@@ -4,13 +4,16 @@
  * Works on a fresh copy (see `stripIgnoredKeys`) and mutates it in place.
  */
 import { normalizeRateLimit } from "./rate_limit_dialect.ts";
-import type { PathSegments, ProblemLists } from "./problems.ts";
-import { formatPath, problemAt } from "./problems.ts";
+import type { PathSegments, ProblemLists, Renames } from "./problems.ts";
+import { formatPath, problemAt, recordRename } from "./problems.ts";
 
 type Obj = Record<string, unknown>;
 
-/** The normalized value, what went wrong, and paths whose zod issues would repeat an error here. */
-export type NormalizeResult = ProblemLists & { value: unknown; suppress: Set<string> };
+/**
+ * The normalized value, what went wrong, paths whose zod issues would repeat an error here, and where
+ * each renamed key was written (so later problems can name the file's own spelling).
+ */
+export type NormalizeResult = ProblemLists & { value: unknown; suppress: Set<string>; renamed: Renames };
 
 function isObject(value: unknown): value is Obj {
   return value !== null && typeof value === "object" && !Array.isArray(value);
@@ -33,10 +36,16 @@ export function stripIgnoredKeys(value: unknown): unknown {
 
 /** Maps kairos-rs spellings onto canonical keys in place; `raw` should come from `stripIgnoredKeys`. */
 export function normalizeConfig(raw: unknown): NormalizeResult {
-  const result: NormalizeResult = { value: raw, errors: [], warnings: [], suppress: new Set() };
+  const result: NormalizeResult = {
+    value: raw,
+    errors: [],
+    warnings: [],
+    suppress: new Set(),
+    renamed: new Map(),
+  };
   if (!isObject(raw)) return result;
   normalizeJwt(raw, result);
-  normalizeRateLimit(raw.rate_limit, ["rate_limit"], result, result.suppress);
+  normalizeRateLimit(raw.rate_limit, ["rate_limit"], result);
   if (Array.isArray(raw.routers)) {
     raw.routers.forEach((route, i) => normalizeRoute(route, ["routers", i], result));
   }
@@ -47,13 +56,16 @@ function normalizeJwt(raw: Obj, result: NormalizeResult): void {
   if ("jwt_secret" in raw) {
     const secret = raw.jwt_secret;
     delete raw.jwt_secret;
-    if (raw.jwt === undefined) raw.jwt = { secret };
-    else if (isObject(raw.jwt)) {
+    if (raw.jwt === undefined) raw.jwt = {};
+    if (isObject(raw.jwt)) {
       if ("secret" in raw.jwt) {
         result.errors.push(
           problemAt(["jwt_secret"], `Cannot use both "jwt_secret" and "jwt.secret"; keep one`),
         );
-      } else raw.jwt.secret = secret;
+      } else {
+        raw.jwt.secret = secret;
+        recordRename(result.renamed, ["jwt", "secret"], ["jwt_secret"]);
+      }
     }
   }
   const jwt = raw.jwt;
@@ -65,7 +77,13 @@ function normalizeJwt(raw: Obj, result: NormalizeResult): void {
     result.errors.push(
       problemAt(["jwt", "algorithm"], `Cannot use both "algorithm" and "algorithms"; keep one`),
     );
-  } else jwt.algorithms = typeof algorithm === "string" ? [algorithm] : algorithm;
+  } else {
+    jwt.algorithms = typeof algorithm === "string" ? [algorithm] : algorithm;
+    recordRename(result.renamed, ["jwt", "algorithms"], ["jwt", "algorithm"]);
+    if (typeof algorithm === "string") {
+      recordRename(result.renamed, ["jwt", "algorithms", 0], ["jwt", "algorithm"]);
+    }
+  }
 }
 
 function normalizeRoute(route: unknown, path: PathSegments, result: NormalizeResult): void {
@@ -81,17 +99,19 @@ function normalizeRoute(route: unknown, path: PathSegments, result: NormalizeRes
   }
   moveBreakerThreshold(route, route, path, path, result);
   normalizeLegacyBackend(route, path, result);
-  normalizeRateLimit(route.rate_limit, [...path, "rate_limit"], result, result.suppress);
+  normalizeRateLimit(route.rate_limit, [...path, "rate_limit"], result);
 }
 
 function rename(obj: Obj, from: string, to: string, path: PathSegments, result: NormalizeResult): void {
   if (!(from in obj)) return;
   if (to in obj) {
     result.errors.push(problemAt([...path, from], `Cannot use both "${from}" and "${to}"; keep one`));
+    delete obj[from]; // reported here; it must not come back as an "unknown key" too
     return;
   }
   obj[to] = obj[from];
   delete obj[from];
+  recordRename(result.renamed, [...path, to], [...path, from]);
 }
 
 /** The gateway README's `circuit_breaker_threshold` (on a route or in its retry) → `circuit_breaker.failure_threshold`. */
@@ -117,6 +137,7 @@ function moveBreakerThreshold(
     return;
   }
   breaker.failure_threshold = threshold;
+  recordRename(result.renamed, [...routePath, "circuit_breaker", "failure_threshold"], at);
   result.warnings.push(problemAt(
     at,
     `moved to ${formatPath([...routePath, "circuit_breaker", "failure_threshold"])}; write it there`,
@@ -143,6 +164,8 @@ function normalizeLegacyBackend(route: Obj, path: PathSegments, result: Normaliz
     route.backends = [{ host: route.host, port: route.port, weight: 1 }];
     delete route.host;
     delete route.port;
+    // `routers[i].backends[0].port` is `routers[i].port` in the file.
+    recordRename(result.renamed, [...path, "backends", 0], path);
   } else if (hasHost || hasPort) {
     result.errors.push(problemAt(
       [...path, hasHost ? "port" : "host"],

@@ -1,5 +1,6 @@
 /** Config text → plain data, for JSON and YAML, with syntax errors carrying line and column. */
-import type { ConfigProblem } from "./problems.ts";
+import { type ConfigProblem, formatPath } from "./problems.ts";
+import { scanJson } from "./json_scan.ts";
 import { yamlModule } from "./yaml_module.ts";
 
 /** The two config file formats. */
@@ -21,27 +22,53 @@ export function parseConfigText(text: string, format: ConfigFormat): Promise<Par
 }
 
 function parseJson(text: string): ParseResult {
+  let raw: unknown;
   try {
-    return { ok: true, raw: JSON.parse(text) };
+    raw = JSON.parse(text);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // V8: `Expected ',' or '}' after property value in JSON at position 42 (line 3 column 5)`.
-    const at = /\s+in JSON at position (\d+)(?: \(line \d+ column \d+\))?/.exec(message);
-    const problem: ConfigProblem = {
-      path: "",
-      message: `Cannot parse JSON: ${at ? message.replace(at[0], "") : message}`,
-    };
-    if (at) Object.assign(problem, lineAndColumn(text, Number(at[1])));
+    // `after JSON at position 9` for trailing text. Positions become line and column below.
+    const at = /\s+(?:in JSON\s+)?at position (\d+)(?: \(line \d+ column \d+\))?/.exec(message);
+    // `Unexpected token 'N', "{"a": NaN}" is not valid JSON` quotes the text; the line and column say where.
+    const reason = (at ? message.replace(at[0], "") : message).replace(
+      /, (?:\.\.\.)?".*" is not valid JSON$/s,
+      "",
+    );
+    const problem: ConfigProblem = { path: "", message: `Cannot parse JSON: ${reason}` };
+    // V8 gives no position for `Unexpected token` (a trailing comma in an array, NaN, a comment...).
+    const scan = scanJson(text);
+    if (!scan.ok && scan.trailingComma) {
+      problem.message = "Cannot parse JSON: trailing comma after the last item (JSON allows none)";
+      Object.assign(problem, lineAndColumn(text, scan.offset));
+    } else if (at) Object.assign(problem, lineAndColumn(text, Number(at[1])));
+    else if (!scan.ok) Object.assign(problem, lineAndColumn(text, scan.offset));
     else if (/end of JSON input/.test(message)) Object.assign(problem, lineAndColumn(text, text.length));
     return { ok: false, errors: [problem] };
   }
+  // JSON.parse keeps the last of two equal keys silently; kairos-rs refuses a repeated field.
+  const scan = scanJson(text);
+  if (scan.ok && scan.duplicates.length > 0) {
+    return {
+      ok: false,
+      errors: scan.duplicates.map(({ path, offset }) => ({
+        path: formatPath(path),
+        message: `Cannot parse JSON: key ${
+          JSON.stringify(path[path.length - 1])
+        } appears twice in one object; keep one`,
+        ...lineAndColumn(text, offset),
+      })),
+    };
+  }
+  return { ok: true, raw };
 }
 
 async function parseYaml(text: string): Promise<ParseResult> {
   const { LineCounter, parseDocument } = await yamlModule();
   const lineCounter = new LineCounter();
   try {
-    const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+    // `<<: *defaults` merge keys (YAML 1.1, still common) would otherwise become a literal "<<" key.
+    const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
     if (doc.errors.length > 0) {
       return {
         ok: false,

@@ -4,6 +4,14 @@
  */
 import { z } from "zod";
 
+// Durations feed setTimeout/setInterval, which fire after 1 ms when given more than 2^31-1 ms: a huge
+// timeout would time every request out at once, a huge health-check interval would probe in a loop.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** An integer duration in ms that a timer can wait for. */
+export const timerMs = () =>
+  z.int().max(MAX_TIMER_MS, `expected at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer)`);
+
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a valid HTTP header name");
 // CR, LF and NUL in a header value would let a config inject headers (response splitting).
 const headerValue = z.string().regex(/^[^\r\n\0]*$/, "header values must not contain CR, LF or NUL");
@@ -31,13 +39,13 @@ export const jwtSchema = z.strictObject({
   required_claims: z.array(z.string()).default([]).describe("Claims every token must carry (e.g. sub)"),
   require_exp: z.boolean().default(true).describe("Reject tokens without an exp claim (kairos-rs does)"),
   clock_skew_seconds: z.int().min(0).default(60).describe("Leeway for exp and nbf"),
-  jwks_cache_ms: z.int().min(1000).default(600000).describe(
+  jwks_cache_ms: timerMs().min(1000).default(600000).describe(
     "Age after which a JWKS is refreshed in the background (the old keys stay in use meanwhile)",
   ),
-  jwks_cooldown_ms: z.int().min(0).default(30000).describe(
+  jwks_cooldown_ms: timerMs().min(0).default(30000).describe(
     "Least time between two JWKS fetches triggered by unknown kids or failures",
   ),
-  jwks_timeout_ms: z.int().min(1).default(5000).describe("JWKS fetch timeout"),
+  jwks_timeout_ms: timerMs().min(1).default(5000).describe("JWKS fetch timeout"),
 });
 
 export const RATE_LIMIT_KEYS = ["ip", "route", "ip_route", "user", "user_route"] as const;

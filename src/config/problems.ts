@@ -62,6 +62,33 @@ function findQuoteEnd(path: string, start: number): number {
   return -1;
 }
 
+/**
+ * Where the file spelled a canonical path, for the kairos-rs dialect keys that normalize.ts renames
+ * (`retry` ← `retry_config`, a legacy route's `backends[0]` ← the route itself, ...): problems must name
+ * the key the operator wrote, not one that exists only after normalization. Keys are formatted canonical paths.
+ */
+export type Renames = Map<string, PathSegments>;
+
+/** Records that canonical `to` was written at `from`; `from` may itself lie under an earlier rename. */
+export function recordRename(renames: Renames, to: PathSegments, from: PathSegments): void {
+  renames.set(formatPath(to), toSourceSegments(from, renames));
+}
+
+/** `path` as the file spelled it: the longest renamed prefix is replaced by its source. */
+export function sourcePath(path: string, renames: Renames): string {
+  if (renames.size === 0) return path;
+  const segments = parsePath(path);
+  return segments ? formatPath(toSourceSegments(segments, renames)) : path;
+}
+
+function toSourceSegments(segments: PathSegments, renames: Renames): PathSegments {
+  for (let i = segments.length; i > 0; i--) {
+    const source = renames.get(formatPath(segments.slice(0, i)));
+    if (source) return [...source, ...segments.slice(i)];
+  }
+  return segments;
+}
+
 /** Makes a problem from path segments and a message. */
 export function problemAt(segments: readonly PropertyKey[], message: string): ConfigProblem {
   return { path: formatPath(segments), message };

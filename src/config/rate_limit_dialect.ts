@@ -6,8 +6,8 @@
  * - config_multi_protocol.json: `strategy: "sliding_window"` (an algorithm name), `requests_per_minute`, `burst_size`.
  * A canonical object passes through unchanged.
  */
-import type { PathSegments, ProblemLists } from "./problems.ts";
-import { describeValue, formatPath, problemAt } from "./problems.ts";
+import type { PathSegments, ProblemLists, Renames } from "./problems.ts";
+import { describeValue, formatPath, problemAt, recordRename } from "./problems.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -34,16 +34,15 @@ function isObject(value: unknown): value is Obj {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
+/** Where normalizeRateLimit reports: problems, paths to `suppress` and renamed keys (see normalize.ts). */
+export type RateLimitSink = ProblemLists & { suppress: Set<string>; renamed: Renames };
+
 /**
  * Rewrites a rate_limit object in place to the canonical keys. Conflicting spellings of one setting
  * are errors; paths whose zod "required" issue would only repeat an error here go into `suppress`.
  */
-export function normalizeRateLimit(
-  rl: unknown,
-  path: PathSegments,
-  sink: ProblemLists,
-  suppress: Set<string>,
-): void {
+export function normalizeRateLimit(rl: unknown, path: PathSegments, sink: RateLimitSink): void {
+  const suppress = sink.suppress;
   if (!isObject(rl)) return;
   // Which source key produced each canonical key, to name both sides of a conflict.
   const origin: Record<string, string> = {};
@@ -62,19 +61,20 @@ export function normalizeRateLimit(
     }
     rl[key] = value;
     origin[key] = source;
+    if (source !== key) recordRename(sink.renamed, [...path, key], [...path, source]);
   };
   const take = (key: string): unknown => {
     const value = rl[key];
     delete rl[key];
     return value;
   };
-  const takeNumber = (key: string, canonical: string): number | undefined => {
+  const takeNumber = (key: string, ...canonical: string[]): number | undefined => {
     const value = take(key);
     if (typeof value === "number" && Number.isFinite(value) && value >= 0) return value;
     sink.errors.push(
       problemAt([...path, key], `expected a non-negative number, got ${describeValue(value)}`),
     );
-    suppress.add(formatPath([...path, canonical]));
+    for (const name of canonical) suppress.add(formatPath([...path, name]));
     return undefined;
   };
 
@@ -99,7 +99,8 @@ export function normalizeRateLimit(
   }
   for (const [unit, windowMs] of RATE_UNITS) {
     if (!(unit in rl)) continue;
-    const count = takeNumber(unit, "requests_per_window");
+    // A bad rate defines neither the count nor the window: one error, not three.
+    const count = takeNumber(unit, "requests_per_window", "window_ms");
     if (count === undefined) continue;
     set("requests_per_window", count, unit);
     set("window_ms", windowMs, unit);
@@ -122,6 +123,17 @@ export function normalizeRateLimit(
     if (size !== undefined) {
       set("burst", typeof perWindow === "number" ? Math.max(0, size - perWindow) : size, "burst_size");
     }
+  }
+  // zod would say "rate_limit.window_ms: required", naming a key a kairos-rs config never has.
+  const required: [string, string][] = [
+    ["requests_per_window", "requests_per_window (or requests_per_second, _minute or _hour)"],
+    ["window_ms", "window_ms (or window_duration in seconds)"],
+  ];
+  for (const [key, what] of required) {
+    const at = formatPath([...path, key]);
+    if (key in rl || suppress.has(at)) continue;
+    sink.errors.push(problemAt([...path, key], `required: set ${what}`));
+    suppress.add(at);
   }
 }
 

@@ -15,6 +15,7 @@ import {
   requestTransformationSchema,
   responseTransformationSchema,
   securityHeadersSchema,
+  timerMs,
 } from "./policy_schema.ts";
 
 export const HTTP_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE"] as const;
@@ -22,8 +23,8 @@ export const PROTOCOLS = ["http", "websocket", "ftp", "dns"] as const;
 export const LB_STRATEGIES = ["round_robin", "weighted", "least_connections", "random", "ip_hash"] as const;
 
 const port = z.int().min(1, "expected 1-65535").max(65535, "expected 1-65535");
-const ms = (def: number) => z.int().min(0).default(def);
-const positiveMs = (def: number) => z.int().min(1).default(def);
+const ms = (def: number) => timerMs().min(0).default(def);
+const positiveMs = (def: number) => timerMs().min(1).default(def);
 
 export const backendSchema = z.strictObject({
   host: z.string().min(1).describe(
@@ -33,7 +34,7 @@ export const backendSchema = z.strictObject({
   weight: z.int().min(1, "expected a weight of at least 1").default(1).describe(
     "Share for the weighted strategy",
   ),
-  health_check_path: z.string().startsWith("/").nullish().describe(
+  health_check_path: z.string().startsWith("/", "expected a path starting with '/'").nullish().describe(
     "Enables active health checks on this path",
   ),
 });

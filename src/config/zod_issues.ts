@@ -30,6 +30,17 @@ export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 
 /** One problem for an issue other than `unrecognized_keys`; `input` is what zod parsed. */
 export function issueToProblem(issue: Issue, input: unknown): ConfigProblem {
+  if (issue.code === "invalid_union") {
+    // When the value has the shape of exactly one branch (all its issues lie deeper), that branch's own
+    // problem says what is wrong: `jwt.audience[1]: expected a string`, not "expected a string or an array".
+    const matched = issue.errors.filter((branch) =>
+      branch.length > 0 && branch.every((i) => i.path.length > 0)
+    );
+    if (matched.length === 1) {
+      const inner = matched[0][0];
+      return issueToProblem({ ...inner, path: [...issue.path, ...inner.path] } as Issue, input);
+    }
+  }
   return { path: formatPath(issue.path), message: issueMessage(issue, valueAt(input, issue.path)) };
 }
 
@@ -72,13 +83,19 @@ function issueMessage(issue: Issue, value: unknown): string {
       return issue.message + got;
     case "invalid_union":
       return `expected ${unionExpectation(issue.errors)}, got ${describeValue(value)}`;
+    case "invalid_key": {
+      // A record key (e.g. a header name): the path ends with the key, the inner issue says what is wrong.
+      const key = issue.path[issue.path.length - 1];
+      const inner = issue.issues[0];
+      return inner ? `invalid key: ${issueMessage(inner, String(key))}` : "invalid key";
+    }
     default:
       return issue.message;
   }
 }
 
 function gotSuffix(value: unknown): string {
-  if (typeof value === "number" || typeof value === "boolean") return `, got ${value}`;
+  if (typeof value === "number" || typeof value === "boolean" || value === null) return `, got ${value}`;
   if (typeof value === "string" && value !== "") return `, got ${describeValue(value)}`;
   return "";
 }
@@ -110,7 +127,10 @@ function unionExpectation(branches: readonly (readonly Issue[])[]): string {
   }
   if (forms.size === 0) return "a value matching one of the allowed forms";
   const list = [...forms];
-  return list.length === 1 ? list[0] : `one of ${list.slice(0, -1).join(", ")} or ${list[list.length - 1]}`;
+  if (list.length === 1) return list[0];
+  // "one of" reads well before quoted values, not before kinds: "a string or an array".
+  const prefix = list.some((form) => form.startsWith('"')) ? "one of " : "";
+  return `${prefix}${list.slice(0, -1).join(", ")} or ${list[list.length - 1]}`;
 }
 
 /** Keys that the object schema(s) at `path` accept; unions contribute the keys of every object branch. */

@@ -21,7 +21,8 @@ export interface PathTemplate {
   readonly placeholders: readonly string[];
 }
 
-const NAME = /^[A-Za-z0-9_]+$/;
+// kairos-rs accepts what Rust's char::is_alphanumeric() does (Unicode letters and numbers) plus `_`.
+const NAME = /^[\p{Alphabetic}\p{N}_]+$/u;
 
 interface Placeholder {
   readonly open: number;
@@ -47,7 +48,7 @@ function nextPlaceholder(text: string, from: number, what: string, source: strin
   const name = catchAll ? inner.slice(1) : inner;
   if (!NAME.test(name)) {
     throw new TypeError(
-      `Cannot parse ${what} "${source}": a parameter name must match [A-Za-z0-9_]+, got "${name}"`,
+      `Cannot parse ${what} "${source}": a parameter name must be letters, digits or _, got "${name}"`,
     );
   }
   // Params are plain objects: this name would set their prototype instead of a property.

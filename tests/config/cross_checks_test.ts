@@ -63,13 +63,13 @@ Deno.test("cross-checks reject invalid configs with the exact path", async (t) =
       "empty braces",
       configWith({ external_path: "/a/{}" }),
       "routers[0].external_path",
-      /parameter name must match \[A-Za-z0-9_\]\+, got ""/,
+      /parameter name must be letters, digits or _, got ""/,
     ],
     [
       "bad name",
       configWith({ external_path: "/a/{i-d}" }),
       "routers[0].external_path",
-      /parameter name must match .*, got "i-d"/,
+      /parameter name must be .*, got "i-d"/,
     ],
     [
       "duplicate name",
@@ -216,19 +216,13 @@ Deno.test("cross-checks reject two routes with the same path shape and a shared 
   }]);
 });
 
-Deno.test("cross-checks warn about short and default JWT secrets but still load", async (t) => {
-  for (
-    const [secret, message] of [
-      ["short", "JWT secret should be at least 32 characters for security, got 5"],
-      ["please-change-this-secret", "JWT secret must be changed from default value"],
-    ]
-  ) {
-    await t.step(secret, () => {
-      const result = check(configWith({ auth_required: true }, { jwt: { secret } }));
-      assert.ok(result.ok);
-      assert.deepEqual(result.warnings, [{ path: "jwt.secret", message }]);
-    });
-  }
+Deno.test("cross-checks warn about a short JWT secret but still load", () => {
+  const result = check(configWith({ auth_required: true }, { jwt: { secret: "short" } }));
+  assert.ok(result.ok);
+  assert.deepEqual(result.warnings, [{
+    path: "jwt.secret",
+    message: "JWT secret should be at least 32 characters for security, got 5",
+  }]);
 });
 
 Deno.test("cross-checks warn about a websocket route without GET", () => {

@@ -41,18 +41,21 @@ Deno.test("loadConfigFile() gives YAML problems line numbers", async () => {
   }]);
 });
 
-Deno.test("loadConfigFile() gives JSON problems line numbers, following legacy host/port", async () => {
+Deno.test("loadConfigFile() gives JSON problems line numbers, naming a legacy route's own port", async () => {
   const result = await loadConfigFile(fixture("typo.json"), { env: {} });
   assert.ok(!result.ok);
-  assert.deepEqual(result.errors.map((e) => [e.path, e.line]), [["routers[0].backends[0].port", 10]]);
+  assert.deepEqual(result.errors.map((e) => [e.path, e.line]), [["routers[0].port", 10]]);
   assert.deepEqual(result.warnings.map((e) => [e.path, e.line]), [["routers[0].load_balancing_stratgy", 11]]);
 });
 
 Deno.test("loadConfigFile() locates problems under kairos-rs spellings", async () => {
   const result = await loadConfigFile(fixture("backoff.json"), { env: {} });
   assert.ok(!result.ok);
-  assert.deepEqual(result.errors.map((e) => [e.path, e.line]), [["routers[0].retry.initial_backoff_ms", 12]]);
-  assert.deepEqual(result.warnings.map((e) => [e.path, e.line]), [["jwt.secret", 3]]);
+  assert.deepEqual(result.errors.map((e) => [e.path, e.line]), [[
+    "routers[0].retry_config.base_delay_ms",
+    12,
+  ]]);
+  assert.deepEqual(result.warnings.map((e) => [e.path, e.line]), [["jwt_secret", 3]]);
 });
 
 Deno.test("loadConfigFile() reports syntax errors with line and column", async (t) => {
