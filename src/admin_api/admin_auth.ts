@@ -56,6 +56,17 @@ export class AdminAuth {
     this.#checkOrigin(request);
     const token = this.#options.token();
     if (token === undefined) {
+      if (!isLoopbackHost(this.#options.listenHost)) {
+        // The listener would not have started here without a token; a reload that removed it must not
+        // open the API to the network (the Host check below is only a DNS-rebinding guard: any client
+        // can send `Host: 127.0.0.1`).
+        if (OPEN_PATHS.has(path)) return { id: "anonymous", address };
+        throw new ApiError(
+          403,
+          `Refusing admin requests: the admin listener is bound to ${this.#options.listenHost} and no admin ` +
+            `token is configured any more; restore admin.token in the config file (a file change or SIGHUP reloads it)`,
+        );
+      }
       this.#checkHost(request);
       return { id: "anonymous", address };
     }

@@ -5,6 +5,7 @@
  */
 import type { ConfigEdit } from "../runtime/config_store.ts";
 import { ApiError } from "./api_error.ts";
+import { isEnvPlaceholder, REDACTED } from "./redact_secrets.ts";
 
 /** The section names in the URL. */
 export const SECTION_NAMES = ["jwt", "rate-limit", "cors", "server", "metrics", "ai"] as const;
@@ -28,8 +29,7 @@ export function sectionChange(section: SectionName, body: unknown): SectionChang
   if (!isObject(body)) throw new ApiError(400, `Cannot update ${section}: expected a JSON object`);
   switch (section) {
     case "jwt":
-      // kairos-rs's own wording for the one check that is an error in both.
-      if (body.secret === "") throw new ApiError(400, "JWT secret cannot be empty");
+      checkNewJwtSecret(body.secret);
       return {
         edit: (draft) => {
           delete draft.jwt_secret; // the README dialect's spelling of the same secret
@@ -43,7 +43,13 @@ export function sectionChange(section: SectionName, body: unknown): SectionChang
       return { edit: replace("cors", body), what: "CORS configuration updated" };
     case "ai":
       return {
-        edit: replace("ai", body),
+        edit: (draft) => {
+          // kairos-rs clients never send api_key (it is skip_serializing there) and kairos-rs's save then
+          // erased it from the file: a body without one keeps the stored key.
+          const before = draft.ai;
+          const keep = isObject(before) && before.api_key !== undefined && !("api_key" in body);
+          draft.ai = keep ? { ...body, api_key: before.api_key } : body;
+        },
         what: "AI configuration updated",
         note: "stored in the config; Kairos does not call LLM providers",
       };
@@ -51,6 +57,23 @@ export function sectionChange(section: SectionName, body: unknown): SectionChang
       return serverChange(body);
     case "metrics":
       return metricsChange(body);
+  }
+}
+
+const DEFAULT_JWT_SECRET = "please-change-this-secret";
+const MIN_JWT_SECRET_BYTES = 32;
+
+/**
+ * kairos-rs's 400s for a secret set through this endpoint, in its words. A config file may still hold a
+ * weak secret (it loads with a warning, like kairos-rs's own README example); a new one sent here may not.
+ * The redacted placeholder (keep the stored secret) and `${ENV}` placeholders are not new secrets.
+ */
+function checkNewJwtSecret(secret: unknown): void {
+  if (typeof secret !== "string" || secret === REDACTED || isEnvPlaceholder(secret)) return;
+  if (secret === "") throw new ApiError(400, "JWT secret cannot be empty");
+  if (secret === DEFAULT_JWT_SECRET) throw new ApiError(400, "JWT secret must be changed from default value");
+  if (new TextEncoder().encode(secret).length < MIN_JWT_SECRET_BYTES) {
+    throw new ApiError(400, "JWT secret should be at least 32 characters for security");
   }
 }
 

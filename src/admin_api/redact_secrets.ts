@@ -11,7 +11,8 @@ export const REDACTED = "***redacted***";
 // forced offline), and the usual credential names for sections added later.
 const SECRET_KEYS =
   /^(secret|jwt_secret|token|password|passwd|client_secret|private_key|api_key|apikey|sha256)$/i;
-// Header and query-parameter actions whose value is a credential (`{action, name, value}`).
+// Header and query-parameter actions whose value is a credential (`{action, name, value}`; a `replace`
+// action writes its `replacement` into the header).
 const SECRET_NAMES =
   /^(authorization|proxy-authorization|cookie|x-api-key|api[-_]?key|.*(token|secret|password).*)$/i;
 // scheme://user:password@host
@@ -25,9 +26,15 @@ function isObject(value: unknown): value is Obj {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
+/** Whether a whole value is a `${NAME}` placeholder (it names a variable, it is not a secret). */
+export function isEnvPlaceholder(value: string): boolean {
+  return PLACEHOLDER.test(value);
+}
+
 function secretField(key: string, holder: Obj): boolean {
   if (SECRET_KEYS.test(key)) return true;
-  return key === "value" && typeof holder.name === "string" && SECRET_NAMES.test(holder.name);
+  return (key === "value" || key === "replacement") && typeof holder.name === "string" &&
+    SECRET_NAMES.test(holder.name);
 }
 
 /** A copy of `value` with secrets replaced by `REDACTED` (URL passwords in place). */
@@ -41,7 +48,7 @@ function redact(node: unknown): unknown {
   if (!isObject(node)) return node;
   const out: Obj = {};
   for (const [key, item] of Object.entries(node)) {
-    out[key] = typeof item === "string" && secretField(key, node) && !PLACEHOLDER.test(item)
+    out[key] = typeof item === "string" && secretField(key, node) && !isEnvPlaceholder(item)
       ? REDACTED
       : redact(item);
   }

@@ -92,11 +92,16 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
     if (typeof path === "string" && indexOf(path) >= 0) {
       throw new ApiError(409, `Route already exists: ${path}`);
     }
-    const at = store.config.routers.length;
+    // Checked again inside the update: the check above runs before earlier queued changes land, so a
+    // concurrent POST of the same path would otherwise fail as a duplicate (400) rather than 409.
+    let at = -1;
     const result = await routeChange(
-      at,
+      () => at,
       store.update((draft) => {
-        routesOf(draft).push(route);
+        if (typeof path === "string" && indexOf(path) >= 0) {
+          throw new ApiError(409, `Route already exists: ${path}`);
+        }
+        at = routesOf(draft).push(route) - 1;
         return restoreRedacted(draft, store.document);
       }, { who: who(c), action: "route.create", target: String(path), ifMatch: c.req.header("if-match") }),
     );
@@ -116,11 +121,12 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
     if (route.external_path === undefined) route.external_path = path;
     if (route.external_path !== path) throw new ApiError(400, "Route external_path must match URL parameter");
     if (indexOf(path) < 0) throw new ApiError(404, `Route not found: ${path}`);
+    let index = -1;
     const result = await routeChange(
-      indexOf(path),
+      () => index,
       store.update((draft) => {
         const routes = routesOf(draft);
-        const index = indexOf(path);
+        index = indexOf(path);
         if (index < 0) throw new ConfigChangeError(404, `Route not found: ${path}`);
         routes[index] = keepIgnoredKeys(route, routes[index]);
         return restoreRedacted(draft, store.document);
@@ -163,13 +169,16 @@ function routePath(c: AdminContext): string {
   }
 }
 
-/** Words a refused route change like kairos-rs ("Route validation failed: …"), paths relative to the route. */
-async function routeChange<T>(index: number, change: Promise<T>): Promise<T> {
+/**
+ * Words a refused route change like kairos-rs ("Route validation failed: …"), paths relative to the route.
+ * `index` is read after the change ran: where the route was in the document the store validated.
+ */
+async function routeChange<T>(index: () => number, change: Promise<T>): Promise<T> {
   try {
     return await change;
   } catch (err) {
     if (err instanceof ConfigChangeError && err.status === 400) {
-      const errors = relative(err.errors, index);
+      const errors = relative(err.errors, index());
       throw new ConfigChangeError(400, `Route validation failed: ${formatProblems(errors)}`, errors, {
         cause: err,
       });

@@ -23,6 +23,12 @@ export function isAtomicTempName(name: string): boolean {
  * underlying Deno error (PermissionDenied, NotFound, ...) and leaves no temp file behind on failure.
  */
 export async function atomicWriteTextFile(path: string, text: string): Promise<void> {
+  // Renaming over a symlink would replace the link with a plain file and leave its target stale:
+  // replace the target instead (in its own directory, for the same-filesystem rename).
+  path = await Deno.realPath(path).catch((err) => {
+    if (err instanceof Deno.errors.NotFound) return path;
+    throw err;
+  });
   const { dir, name } = splitPath(path);
   let mode = 0o644;
   try {

@@ -181,6 +181,7 @@ export class ConfigStore {
           `Cannot apply the change as the config changed: If-Match is ${meta.ifMatch}, current version is "${this.version}"`,
         );
       }
+      await this.#refuseUnloadedFileEdit();
       const draft = structuredClone(this.#raw);
       const replaced = edit(draft);
       const next = replaced === undefined ? draft : replaced;
@@ -240,9 +241,31 @@ export class ConfigStore {
     this.#loadedAt = new Date();
   }
 
-  async #persist(document: Record<string, unknown>): Promise<{ persisted: boolean; persistError?: string }> {
-    const text = await renderConfigText(document, this.format, this.#text);
+  /**
+   * Writing the document over a file edited since it was last loaded (the watcher waits for the edit to
+   * settle; a broken edit does not load) would silently lose that edit: refuse, as for a stale If-Match.
+   * A missing or unreadable file has no edit to keep (the persist step reports what it can).
+   */
+  async #refuseUnloadedFileEdit(): Promise<void> {
+    let text;
     try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(await Deno.readFile(this.path));
+    } catch {
+      return;
+    }
+    if (text === this.#text) return;
+    throw new ConfigChangeError(
+      409,
+      `Cannot apply the change as the config file "${this.path}" was edited since it was last loaded ` +
+        `and the change would overwrite that edit: reload it (POST /api/config/reload) or undo it, then retry`,
+    );
+  }
+
+  async #persist(document: Record<string, unknown>): Promise<{ persisted: boolean; persistError?: string }> {
+    let text = this.#text;
+    try {
+      // Inside the try: the change already runs, so a render failure is reported as not persisted.
+      text = await renderConfigText(document, this.format, this.#text);
       const info = await Deno.stat(this.path).catch(() => undefined);
       // A file without write bits is read-only by intent, even to root (who could write it anyway).
       if (info?.mode != null && (info.mode & 0o222) === 0) {

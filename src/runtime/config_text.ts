@@ -3,6 +3,7 @@
  * indentation; YAML is patched node by node into the previous text, so comments, key order and the
  * flow style of untouched (and replaced) collections survive an edit made through the admin API.
  */
+import { isDeepStrictEqual } from "node:util";
 import type { Document } from "yaml";
 import type { ConfigFormat } from "../config/parse_text.ts";
 import { type YamlModule, yamlModule } from "../config/yaml_module.ts";
@@ -21,13 +22,23 @@ export async function renderConfigText(raw: unknown, format: ConfigFormat, previ
   if (body.trim() !== "") {
     const doc = parseDocument(body);
     if (doc.errors.length === 0 && isRecord(doc.toJS()) && isRecord(raw)) {
-      patch(yaml, doc, [], doc.toJS(), raw);
-      return doc.toString(STRINGIFY);
+      // An edit inside an anchored node would also change its aliases (or the yaml package refuses it):
+      // when the patched text would not read back as `raw`, write it afresh (comments lost, config right).
+      if (patched(yaml, doc, raw)) return doc.toString(STRINGIFY);
     }
   }
   const doc = parseDocument("{}");
   doc.contents = doc.createNode(raw) as typeof doc.contents;
   return doc.toString(STRINGIFY);
+}
+
+function patched(yaml: YamlModule, doc: Document, raw: Record<string, unknown>): boolean {
+  try {
+    patch(yaml, doc, [], doc.toJS(), raw);
+  } catch {
+    return false;
+  }
+  return isDeepStrictEqual(doc.toJS(), raw);
 }
 
 function jsonIndent(previous: string): string | number {
@@ -46,6 +57,11 @@ function same(a: unknown, b: unknown): boolean {
 /** Applies the difference between `before` (the document's current value) and `after` to `doc`. */
 function patch(yaml: YamlModule, doc: Document, path: Key[], before: unknown, after: unknown): void {
   if (same(before, after)) return;
+  // An alias cannot be edited through (setIn throws); the changed value replaces it.
+  if (yaml.isAlias(doc.getIn(path, true))) {
+    doc.setIn(path, doc.createNode(after));
+    return;
+  }
   if (isRecord(before) && isRecord(after)) {
     for (const key of Object.keys(before)) if (!Object.hasOwn(after, key)) doc.deleteIn([...path, key]);
     for (const [key, value] of Object.entries(after)) {
