@@ -4,6 +4,7 @@
  * entry by entry with `append`.
  */
 import { connectionTokens, isHopByHop } from "./hop_by_hop.ts";
+import { MAX_RESPONSE_DEFAULTS } from "../upstream/client.ts";
 
 export { isHopByHop };
 
@@ -123,32 +124,51 @@ export function buildUpstreamHeaders(client: Headers, info: ForwardInfo, size?: 
 }
 
 /**
- * A copy of a backend response's end-to-end fields, without the hop-by-hop ones and those its Connection
- * field names (fetch's response headers are immutable, so the proxy hands on a copy), plus `defaults`. Built with forEach:
- * `new Headers(headers)` plus deletes measured 4.8 µs for 6 fields, this 1.0 µs.
+ * Appends a backend response's end-to-end fields to `into`, without the hop-by-hop ones and those its
+ * Connection field names (fetch's response headers are immutable, so the proxy hands on a copy), plus
+ * `defaults`. `into` should be the new Response's own headers: `new Response(body, { headers })` copies a
+ * Headers init once more (measured for 13 fields: 4.0 µs that way, 1.6 µs appending to `response.headers`).
+ * Built with forEach: `new Headers(headers)` plus deletes measured 4.8 µs for 6 fields, this 1.0 µs.
  */
-export function copyEndToEnd(headers: Headers, defaults?: readonly string[]): Headers {
-  const copy = new Headers();
+export function copyEndToEnd(headers: Headers, into: Headers, defaults?: readonly string[]): void {
   const pass = COPY_PASS;
-  pass.copy = copy;
+  pass.copy = into;
   pass.extra = connectionTokens(headers.get("connection"));
+  // Which defaults the backend sent is noted during the copy (a bit per default): `headers.has()` per
+  // default costs about 40 ns each. Lists longer than the bits (the snapshot never passes one) use has().
+  const tracked = defaults !== undefined && defaults.length <= 2 * MAX_RESPONSE_DEFAULTS;
+  pass.defaults = tracked ? defaults : undefined;
+  pass.seen = 0;
   headers.forEach(copyField, pass);
+  const seen = pass.seen;
   pass.copy = undefined;
   pass.extra = undefined;
+  pass.defaults = undefined;
   // Defaults (flat `[name, value, …]`, lowercase: the security headers) never override the backend's.
   if (defaults) {
     for (let i = 0; i < defaults.length; i += 2) {
-      if (!headers.has(defaults[i])) copy.append(defaults[i], defaults[i + 1]);
+      const sent = tracked ? (seen & (1 << (i >> 1))) !== 0 : headers.has(defaults[i]);
+      if (!sent) into.append(defaults[i], defaults[i + 1]);
     }
   }
-  return copy;
 }
 
-const COPY_PASS: { copy: Headers | undefined; extra: Set<string> | undefined } = {
-  copy: undefined,
-  extra: undefined,
-};
+const COPY_PASS: {
+  copy: Headers | undefined;
+  extra: Set<string> | undefined;
+  defaults: readonly string[] | undefined;
+  seen: number;
+} = { copy: undefined, extra: undefined, defaults: undefined, seen: 0 };
 
 function copyField(this: typeof COPY_PASS, value: string, name: string): void {
-  if (!isHopByHop(name) && !this.extra?.has(name)) this.copy!.append(name, value);
+  if (isHopByHop(name) || this.extra?.has(name)) return;
+  this.copy!.append(name, value);
+  const defaults = this.defaults;
+  if (defaults === undefined) return;
+  for (let i = 0; i < defaults.length; i += 2) {
+    if (defaults[i] === name) {
+      this.seen |= 1 << (i >> 1);
+      return;
+    }
+  }
 }

@@ -22,7 +22,8 @@ export function isHopByHop(name: string): boolean {
 
 /** Adds the names listed in a Connection field value to `into` (close and keep-alive are options, not names). */
 export function connectionTokens(value: string | null, into?: Set<string>): Set<string> | undefined {
-  if (!value) return into;
+  // Most backends send exactly one of these: skip the split.
+  if (!value || value === "keep-alive" || value === "close") return into;
   for (const raw of value.split(",")) {
     const token = raw.trim().toLowerCase();
     if (token && token !== "close" && token !== "keep-alive") (into ??= new Set()).add(token);

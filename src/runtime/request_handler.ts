@@ -144,12 +144,8 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
         // Mutable headers without hop-by-hop fields: hand it on, keeping a small body's single buffer.
         response = upstream;
       } else {
-        const headers = copyEndToEnd(upstream.headers, route.responseDefaults);
-        response = new Response(upstream.body, {
-          status: upstream.status,
-          statusText: upstream.statusText,
-          headers,
-        });
+        response = new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText });
+        copyEndToEnd(upstream.headers, response.headers, route.responseDefaults);
       }
       response.headers.set("x-request-id", requestId);
       const responseStages = route.responseStages;

@@ -13,7 +13,7 @@ import { compileTemplate, type PathTemplate } from "../routing/path_template.ts"
 import { compileRouteTable, type RouteTable } from "../routing/route_table.ts";
 import type { BackendRegistry, BackendState } from "../upstream/backend_state.ts";
 import { createBalancer } from "../upstream/balancer.ts";
-import type { UpstreamTarget } from "../upstream/client.ts";
+import { MAX_RESPONSE_DEFAULTS, type UpstreamTarget } from "../upstream/client.ts";
 import type { GatewayMetrics } from "../observe/gateway_metrics.ts";
 import type { RouteRecorder } from "../observe/route_recorder.ts";
 import { compileRoutePipeline, type PolicyDeps } from "../policy/pipeline.ts";
@@ -97,8 +97,11 @@ function compileRoute(
   const pipeline = compileRoutePipeline(route, config, deps.policy);
   // Security headers come last among the response stages. With no response transformation before them,
   // they are added while the proxied response is built (by the http1 client, or by the copy of a fetch
-  // response), saving a pass over the headers.
-  const inClient = !route.response_transformation && pipeline.securityHeaders.length > 0;
+  // response), saving a pass over the headers. Those builders note which defaults the backend sent in
+  // one bit each of a 32-bit integer, so a longer list (custom headers) stays a response stage.
+  const defaultCount = pipeline.securityHeaders.length / 2;
+  const inClient = !route.response_transformation && defaultCount > 0 &&
+    defaultCount <= MAX_RESPONSE_DEFAULTS;
   const responseStages = inClient ? pipeline.response.slice(0, -1) : pipeline.response;
   const responseDefaults = inClient ? pipeline.securityHeaders : undefined;
   return Object.freeze({

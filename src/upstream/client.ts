@@ -34,9 +34,13 @@ export interface UpstreamRequest {
   /**
    * Fields to add to the response when the backend did not send them, as a flat `[name, value, …]` list
    * with lowercase names (the route's security headers). Only clients that own their responses apply it.
+   * At most MAX_RESPONSE_DEFAULTS fields.
    */
   readonly responseDefaults?: readonly string[];
 }
+
+/** Response builders record which defaults the backend sent in the bits of one 32-bit integer. */
+export const MAX_RESPONSE_DEFAULTS = 31;
 
 export type UpstreamErrorKind =
   | "connect" // could not open a connection (refused, DNS, TLS)

@@ -3,45 +3,64 @@
  * second transport the proxy suite runs against. Timeouts are enforced here because fetch has only
  * one AbortSignal for the whole exchange.
  */
-import { headersFromList } from "../proxy/forward_headers.ts";
 import { type UpstreamClient, UpstreamError, type UpstreamRequest, type UpstreamTarget } from "./client.ts";
+import { DeadlineTimers, TimedEntry } from "./deadline_timers.ts";
 
 const SMALL_BODY_BYTES = 65536;
 
 export function createFetchClient(): UpstreamClient {
   // One pooled client for every backend: keep-alive connections are reused across requests.
   const http = Deno.createHttpClient({ http2: false, poolIdleTimeout: 30_000, poolMaxIdlePerHost: 256 });
+  const deadlines = new DeadlineTimers();
   return {
     name: "fetch",
     ownsResponses: false,
-    send: (target, request) => sendWithFetch(http, target, request),
-    close: () => http.close(),
+    send: (target, request) => sendWithFetch(http, deadlines, target, request),
+    close: () => {
+      deadlines.close();
+      http.close();
+    },
   };
+}
+
+/**
+ * One fetch exchange: its AbortController, its head deadline (a list node of the shared timer) and the
+ * listener for the client going away (an object listener), in one allocation.
+ */
+class FetchExchange extends TimedEntry {
+  readonly controller = new AbortController();
+
+  expire(): void {
+    this.controller.abort("timeout");
+  }
+
+  handleEvent(): void {
+    this.controller.abort("aborted");
+  }
 }
 
 async function sendWithFetch(
   http: Deno.HttpClient,
+  deadlines: DeadlineTimers,
   target: UpstreamTarget,
   request: UpstreamRequest,
 ): Promise<Response> {
-  const controller = new AbortController();
   const clientSignal = request.signal;
-  const onClientAbort = () => controller.abort("aborted");
-  if (clientSignal) {
-    if (clientSignal.aborted) {
-      throw new UpstreamError("aborted", "Client went away before the request was sent", false);
-    }
-    clientSignal.addEventListener("abort", onClientAbort, { once: true });
+  if (clientSignal?.aborted) {
+    throw new UpstreamError("aborted", "Client went away before the request was sent", false);
   }
-  // fetch cannot time the connect phase or the upload apart, so one head timer (timeout_ms) covers
+  const exchange = new FetchExchange();
+  const controller = exchange.controller;
+  clientSignal?.addEventListener("abort", exchange, { once: true });
+  // fetch cannot time the connect phase or the upload apart, so one head deadline (timeout_ms) covers
   // connect, upload and first byte. Watching the upload would mean wrapping the client's body in a JS
   // stream, which makes Deno's fetch upload 8x slower (measured: 256 MiB in 10.6 s instead of 1.3 s).
   const headTimeoutMs = request.firstByteTimeoutMs;
-  const timer = setTimeout(() => controller.abort("timeout"), headTimeoutMs);
+  deadlines.start(exchange, headTimeoutMs);
   const body = request.body as BodyInit | null;
-  const headers = Array.isArray(request.headers)
-    ? headersFromList(request.headers)
-    : new Headers(request.headers as Headers);
+  // fetch copies its `headers` init into a Headers of its own: from [name, value] pairs that costs half
+  // of what building a Headers first and having fetch iterate it does (measured 3.8 µs vs 7.7 µs for 6 fields).
+  const headers = Array.isArray(request.headers) ? fieldPairs(request.headers) : request.headers as Headers;
   // fetch sets Host from the URL; an explicit one (preserve_host) is sent as given.
   let response: Response;
   try {
@@ -54,24 +73,30 @@ async function sendWithFetch(
       client: http,
     });
   } catch (err) {
-    clearTimeout(timer);
-    clientSignal?.removeEventListener("abort", onClientAbort);
+    deadlines.stop(exchange);
+    clientSignal?.removeEventListener("abort", exchange);
     throw toUpstreamError(target, controller.signal.reason, err, headTimeoutMs);
   }
-  clearTimeout(timer);
+  deadlines.stop(exchange);
   const declared = response.headers.get("content-length");
   // A small body with a known length arrives with its head in practice; watching it would mean a JS
   // stream in the path, which stops Deno from piping the body natively (measured: 2x the CPU per request).
   if (!response.body || (declared !== null && Number(declared) <= SMALL_BODY_BYTES)) {
-    clientSignal?.removeEventListener("abort", onClientAbort);
+    clientSignal?.removeEventListener("abort", exchange);
     return response;
   }
   return new Response(
     watchIdle(response.body, request.idleTimeoutMs, controller, () => {
-      clientSignal?.removeEventListener("abort", onClientAbort);
+      clientSignal?.removeEventListener("abort", exchange);
     }),
     { status: response.status, statusText: response.statusText, headers: response.headers },
   );
+}
+
+function fieldPairs(list: readonly string[]): [string, string][] {
+  const pairs: [string, string][] = new Array(list.length >> 1);
+  for (let i = 0; i < list.length; i += 2) pairs[i >> 1] = [list[i], list[i + 1]];
+  return pairs;
 }
 
 /** Errors the body stream when the upstream stays silent longer than `idleMs` between chunks. */

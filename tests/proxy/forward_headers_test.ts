@@ -71,7 +71,8 @@ Deno.test("copyEndToEnd() leaves out hop-by-hop fields and those Connection name
   });
   original.append("set-cookie", "a=1");
   original.append("set-cookie", "b=2");
-  const headers = copyEndToEnd(original);
+  const headers = new Headers();
+  copyEndToEnd(original, headers);
   assert.equal(original.get("keep-alive"), "5", "the original is left alone");
   assert.equal(headers.get("connection"), null);
   assert.equal(headers.get("x-trace"), null);
@@ -84,8 +85,31 @@ Deno.test("copyEndToEnd() leaves out hop-by-hop fields and those Connection name
 
 Deno.test("copyEndToEnd() adds defaults the backend did not send, never overriding its own", () => {
   const backend = new Headers({ "x-frame-options": "SAMEORIGIN", "content-type": "text/plain" });
-  const copy = copyEndToEnd(backend, ["x-frame-options", "DENY", "x-content-type-options", "nosniff"]);
+  const copy = new Headers();
+  copyEndToEnd(backend, copy, ["x-frame-options", "DENY", "x-content-type-options", "nosniff"]);
   assert.equal(copy.get("x-frame-options"), "SAMEORIGIN");
   assert.equal(copy.get("x-content-type-options"), "nosniff");
   assert.equal(copy.get("content-type"), "text/plain");
+});
+
+Deno.test("copyEndToEnd() tells sent defaults from missing ones past the 31 it tracks with bits", () => {
+  const defaults: string[] = [];
+  for (let i = 0; i < 40; i++) defaults.push(`x-default-${i}`, "ours");
+  const backend = new Headers({
+    "x-default-0": "theirs",
+    "x-default-29": "theirs",
+    "x-default-35": "theirs",
+  });
+  for (const list of [defaults.slice(0, 62), defaults]) {
+    const copy = new Headers();
+    copyEndToEnd(backend, copy, list);
+    assert.equal(copy.get("x-default-0"), "theirs");
+    assert.equal(copy.get("x-default-29"), "theirs");
+    assert.equal(copy.get("x-default-1"), "ours");
+    assert.equal(copy.get("x-default-28"), "ours");
+    if (list.length > 62) {
+      assert.equal(copy.get("x-default-35"), "theirs");
+      assert.equal(copy.get("x-default-39"), "ours");
+    }
+  }
 });

@@ -187,3 +187,31 @@ Deno.test("gateway refuses a config whose transformation could inject headers or
     });
   }
 });
+
+for (const client of ["http1", "fetch"] as const) {
+  Deno.test(`70 custom security headers: each is added unless the backend sent it (${client})`, async () => {
+    // The backend sends ten of them: a bit-per-header record would wrap around past 32 and skip others.
+    const sent: Record<string, string> = {};
+    for (let i = 0; i < 10; i++) sent[`x-custom-${i}`] = "backend";
+    await using backend = startBackend(() => new Response("ok", { headers: sent }));
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < 70; i++) headers[`X-Custom-${i}`] = "gateway";
+    await using gw = await startGateway({
+      version: 1,
+      server: { upstream_client: client },
+      routers: [{
+        external_path: "/many",
+        internal_path: "/many",
+        methods: ["GET"],
+        backends: [{ host: backend.host, port: backend.port }],
+        security_headers: { headers },
+      }],
+    });
+    const res = await fetchText(`${gw.url}/many`);
+    assert.equal(res.status, 200);
+    for (let i = 0; i < 70; i++) {
+      assert.equal(res.headers.get(`x-custom-${i}`), i < 10 ? "backend" : "gateway", `x-custom-${i}`);
+    }
+    assert.equal(res.headers.get("x-frame-options"), "DENY");
+  });
+}
