@@ -106,7 +106,9 @@ export class ConnectionPool implements ConnectionOwner {
 
   release(conn: Http1Connection): void {
     const now = Date.now();
-    if (conn.state !== "busy" || now - conn.createdAt >= this.#settings.maxAgeMs) return this.discard(conn);
+    if (conn.state !== "busy" || now - conn.createdAt >= this.#settings.maxAgeMs || conn.reuseWithinMs <= 0) {
+      return this.discard(conn);
+    }
     const waiter = this.#dequeue();
     if (waiter !== null) {
       this.#reuses++;
@@ -170,7 +172,8 @@ export class ConnectionPool implements ConnectionOwner {
   }
 
   #fresh(conn: Http1Connection, now: number): boolean {
-    return now - conn.idleSince < this.#settings.idleTimeoutMs &&
+    const idle = now - conn.idleSince;
+    return idle < this.#settings.idleTimeoutMs && idle < conn.reuseWithinMs &&
       now - conn.createdAt < this.#settings.maxAgeMs;
   }
 

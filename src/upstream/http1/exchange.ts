@@ -9,6 +9,10 @@ import type { PreparedRequest } from "./request_head.ts";
 import { decodeBufferedChunks, makeResponse, readSmallBody, ResponseBodySource } from "./response_body.ts";
 import { parseResponseHead, type ResponseHead, scanHeadEnd } from "./response_head.ts";
 
+// A connection is reused only this long before the end of the backend's Keep-Alive timeout, so a request is
+// not written to a socket the backend is closing (Node's http.Agent keeps the same margin).
+const KEEP_ALIVE_MARGIN_MS = 1000;
+
 /** Per-client limits an exchange applies. */
 export interface ExchangeLimits {
   readonly maxHeadBytes: number;
@@ -129,6 +133,7 @@ function respond(
   limits: ExchangeLimits,
 ): Response | Promise<Response> {
   if (!head.keepAlive) conn.keepAlive = false;
+  else if (head.keepAliveTimeoutMs >= 0) conn.reuseWithinMs = head.keepAliveTimeoutMs - KEEP_ALIVE_MARGIN_MS;
   let framing = head.framing;
   // 205 must not have content (RFC 9110 §15.3.6) and a Response cannot carry one: never skip it, just close.
   if (head.status === 205 && framing !== "none") {

@@ -32,6 +32,8 @@ export class Http1Connection {
   exchanges = 0;
   /** Cleared when the current exchange forbids reuse (Connection: close, unsent body, …). */
   keepAlive = true;
+  /** How long the connection may stay idle and still be reused, from the backend's Keep-Alive hint. */
+  reuseWithinMs = Infinity;
   /** Whether any byte of the current response arrived: a failure before that may be a stale socket. */
   gotBytes = false;
   /** Whether a write of the current exchange was attempted. */

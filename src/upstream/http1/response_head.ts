@@ -13,6 +13,11 @@ export interface ResponseHead {
   readonly contentLength: number;
   /** Whether the connection may carry another exchange after this one. */
   readonly keepAlive: boolean;
+  /**
+   * The backend's `Keep-Alive: timeout=N` hint in ms (RFC 9112 Appendix C.2.2, as Node and Apache send it):
+   * how long it keeps an idle connection open. -1 when it sent none.
+   */
+  readonly keepAliveTimeoutMs: number;
 }
 
 const CR = 13;
@@ -29,6 +34,7 @@ const CHUNKED_ONLY = /^chunked$/i;
 const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
 const KEEP_ALIVE_TOKEN = /(?:^|,)[ \t]*keep-alive[ \t]*(?:,|$)/i;
 const NON_ASCII = /[\x80-\uffff]/;
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,;])[ \t]*timeout[ \t]*=[ \t]*"?(\d{1,9})"?[ \t]*(?:[,;]|$)/i;
 const asciiDecoder = new TextDecoder();
 
 /**
@@ -73,6 +79,7 @@ export function parseResponseHead(buf: Uint8Array, start: number, end: number, m
   let transferEncoding: string | null = null;
   let close = false;
   let keepAliveToken = false;
+  let keepAliveTimeoutMs = -1;
   for (let pos = text.indexOf("\r\n") + 2; pos < text.length;) {
     const eol = text.indexOf("\r\n", pos);
     const colon = text.indexOf(":", pos);
@@ -95,9 +102,15 @@ export function parseResponseHead(buf: Uint8Array, start: number, end: number, m
       contentLength = length;
     } else if (name.length === 17 && name.toLowerCase() === "transfer-encoding") {
       transferEncoding = transferEncoding === null ? value : `${transferEncoding},${value}`;
-    } else if (name.length === 10 && name.toLowerCase() === "connection") {
-      if (CLOSE_TOKEN.test(value)) close = true;
-      if (KEEP_ALIVE_TOKEN.test(value)) keepAliveToken = true;
+    } else if (name.length === 10) {
+      const lower = name.toLowerCase();
+      if (lower === "connection") {
+        if (CLOSE_TOKEN.test(value)) close = true;
+        if (KEEP_ALIVE_TOKEN.test(value)) keepAliveToken = true;
+      } else if (lower === "keep-alive") {
+        const timeout = KEEP_ALIVE_TIMEOUT.exec(value);
+        if (timeout !== null) keepAliveTimeoutMs = Number(timeout[1]) * 1000;
+      }
     }
   }
   if (transferEncoding !== null) {
@@ -122,7 +135,14 @@ export function parseResponseHead(buf: Uint8Array, start: number, end: number, m
     framing = "close";
     keepAlive = false;
   }
-  return { status, fields, framing, contentLength: framing === "length" ? contentLength : -1, keepAlive };
+  return {
+    status,
+    fields,
+    framing,
+    contentLength: framing === "length" ? contentLength : -1,
+    keepAlive,
+    keepAliveTimeoutMs,
+  };
 }
 
 function trimFieldValue(text: string, from: number, to: number): string {

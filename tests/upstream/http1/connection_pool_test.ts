@@ -188,3 +188,28 @@ Deno.test("close() closes idle sockets and lets in-flight exchanges finish witho
     assert.equal(client.stats().idle + client.stats().active, 0);
   });
 });
+
+Deno.test("a backend's Keep-Alive timeout hint bounds reuse, a second early", async (t) => {
+  const answer = (hint: string) => `HTTP/1.1 200 OK\r\nKeep-Alive: ${hint}\r\ncontent-length: 2\r\n\r\nok`;
+  const twice = async (hint: string, pauseMs: number) => {
+    let accepted = 0;
+    await withBackend(keepAnswering(answer(hint)), async (server, client) => {
+      for (const pause of [0, pauseMs]) {
+        await delay(pause);
+        const response = await client.send(server.target, makeRequest(server.target));
+        assert.equal(await response.text(), "ok");
+      }
+      accepted = server.accepted;
+    });
+    return accepted;
+  };
+  await t.step("reused well within the hint", async () => {
+    assert.equal(await twice("timeout=5, max=100", 50), 1);
+  });
+  await t.step("not reused once the hint less a second has passed", async () => {
+    assert.equal(await twice("timeout=2", 1100), 2);
+  });
+  await t.step("never pooled when the hint is a second or less", async () => {
+    assert.equal(await twice("timeout=1", 0), 2);
+  });
+});

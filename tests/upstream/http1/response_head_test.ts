@@ -141,3 +141,20 @@ Deno.test("scanHeadEnd() names the violation", () => {
     /control byte 0x01/,
   );
 });
+
+Deno.test("parseResponseHead() reads the Keep-Alive timeout hint", async (t) => {
+  const table: [string, string, number][] = [
+    ["none", "", -1],
+    ["timeout and max", "Keep-Alive: timeout=5, max=1000\r\n", 5000],
+    ["max first, spaces, case", "keep-alive: max=10 ,  Timeout = 15\r\n", 15000],
+    ["quoted", 'Keep-Alive: timeout="3"\r\n', 3000],
+    ["zero", "Keep-Alive: timeout=0\r\n", 0],
+    ["not a number", "Keep-Alive: timeout=soon\r\n", -1],
+    ["another parameter's suffix", "Keep-Alive: xtimeout=5\r\n", -1],
+  ];
+  for (const [name, field, ms] of table) {
+    await t.step(name, () => {
+      assert.equal(parse(`HTTP/1.1 200 OK\r\n${field}Content-Length: 0\r\n\r\n`).keepAliveTimeoutMs, ms);
+    });
+  }
+});
