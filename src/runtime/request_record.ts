@@ -152,10 +152,11 @@ export class RequestRecord implements ProxyObserver {
   #applyContextHeaders(response: Response): void {
     const extra = this.context?.responseHeaders;
     if (!extra) return;
+    const headers = response.headers;
     for (let i = 0; i < extra.length; i++) {
       const [name, value] = extra[i];
-      if (name === "vary") response.headers.append(name, value);
-      else if (!response.headers.has(name)) response.headers.set(name, value);
+      // Absent, so append: set() would scan the list again.
+      if (name === "vary" || !headers.has(name)) headers.append(name, value);
     }
   }
 
