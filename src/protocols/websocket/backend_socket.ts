@@ -210,6 +210,8 @@ export class BackendSocket implements FrameSink {
     const violation = this.#violation;
     if (violation && this.#state !== "closed" && !this.#connClosed) {
       if (this.#state === "open") {
+        // §5.5.1: no data frame (nor ping) may follow our close, though the session learns of it only later.
+        this.#state = "closing";
         this.#end = { how: "violation", code: violation.code, reason: violation.reason };
         this.#send(OP_CLOSE, closePayload(violation.code, violation.reason));
         this.#closeTimer = setTimeout(() => this.#closeConn(), CLOSE_TIMEOUT_MS);

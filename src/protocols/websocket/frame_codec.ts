@@ -182,6 +182,8 @@ export class FrameParser {
     let length = len7;
     if (len7 === 126) length = (head[2] << 8) | head[3];
     else if (len7 === 127) {
+      // §5.2: the most significant bit of a 64-bit length must be 0; set, it is a broken frame, not a big one.
+      if ((head[2] & 0x80) !== 0) return { code: 1002, reason: "64-bit length with the top bit set" };
       const high = ((head[2] << 24) >>> 0) + (head[3] << 16) + (head[4] << 8) + head[5];
       if (high !== 0) return { code: 1009, reason: `message of more than ${this.#max} bytes` };
       length = ((head[6] << 24) >>> 0) + (head[7] << 16) + (head[8] << 8) + head[9];

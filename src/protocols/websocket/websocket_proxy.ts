@@ -73,7 +73,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
       }, deps.metrics);
       let upgrade: Deno.WebSocketUpgrade;
       try {
-        upgrade = Deno.upgradeWebSocket(ctx.request, {
+        upgrade = Deno.upgradeWebSocket(offering(ctx.request, dialed.protocol), {
           protocol: dialed.protocol || undefined,
           // Deno pings after half of idleTimeout without a frame and closes after the other half.
           idleTimeout: (options.ping_interval_ms * 2) / 1000,
@@ -123,4 +123,18 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
       await Promise.all(left.map((s) => s.done));
     },
   };
+}
+
+/**
+ * The request to upgrade, its offer reduced to `protocol` when needed. Deno.upgradeWebSocket looks for
+ * `protocol` in the offer split on ", " exactly, but the list may be written "a,b" (RFC 9110 §5.6.1;
+ * Node's ws does): a view of the request with that one header replaced keeps the upgrade hook (Deno
+ * finds its internal request through the prototype; were that to change, the upgrade fails with 400).
+ */
+function offering(request: Request, protocol: string): Request {
+  const offer = request.headers.get("sec-websocket-protocol");
+  if (protocol === "" || offer === null || offer.split(", ").includes(protocol)) return request;
+  const headers = new Headers(request.headers);
+  headers.set("sec-websocket-protocol", protocol);
+  return Object.create(request, { headers: { value: headers } });
 }

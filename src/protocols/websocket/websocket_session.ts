@@ -38,6 +38,8 @@ const CONNECTING = 0;
 const OPEN = 1;
 // How long the client leg may stay "connecting" after the 101 before the session is dropped.
 const OPEN_TIMEOUT_MS = 10_000;
+// How long a client may take to answer our close frame; Deno's socket itself waits forever.
+const CLOSE_TIMEOUT_MS = 2000;
 
 /** Relays one client WebSocket to one backend connection until either side closes. */
 export class WebSocketSession implements BackendListener {
@@ -68,6 +70,7 @@ export class WebSocketSession implements BackendListener {
   #silentFor = 0;
   #pinged = false;
   #connectingFor = 0;
+  #closingFor = 0;
   #resolveDone!: () => void;
 
   constructor(down: WebSocket, dialed: DialedBackend, init: SessionInit) {
@@ -158,7 +161,8 @@ export class WebSocketSession implements BackendListener {
     this.#downClosed = true;
     if (this.#closedBy === undefined) {
       this.#closedBy = "client";
-      this.#closeCode = event.code;
+      // Deno reports a client that broke the protocol or vanished with code 0: count it as 1006 (§7.4.1).
+      this.#closeCode = event.code || 1006;
       this.#closeReason = event.reason;
       this.#up.close(codeForBackend(event.code), event.reason);
     }
@@ -229,7 +233,12 @@ export class WebSocketSession implements BackendListener {
    * leg is pinged by Deno itself). Counters that have not moved since the last tick mean silence.
    */
   tick(elapsedMs: number): void {
-    if (this.#closedBy !== undefined) return;
+    if (this.#closedBy !== undefined) {
+      // Closed by the backend or by us (§7.1.1 waits for the client's answer): a client that never
+      // answers must not hold the session and its backend slot for good.
+      if (!this.#downClosed && (this.#closingFor += elapsedMs) >= CLOSE_TIMEOUT_MS) this.abandon();
+      return;
+    }
     if (this.#down.readyState === CONNECTING) {
       // The 101 never reached a client that vanished: do not hold its backend forever.
       this.#connectingFor += elapsedMs;
