@@ -2,6 +2,7 @@
  * Route path patterns (`/users/{id}`, `/files/{*rest}`) and internal-path templates (`/v1/user-{id}`).
  * Both are parsed once when a snapshot is built; nothing here runs a regex per request.
  */
+import { canonicalSegment } from "./request_target.ts";
 
 /** One segment of a route pattern: the text between two slashes. */
 export type PathSegment =
@@ -13,7 +14,7 @@ export type PathSegment =
 /** An internal path compiled for substitution: `literals[0] + value(names[0]) + literals[1] + …`. */
 export interface PathTemplate {
   readonly source: string;
-  /** Literal text around the placeholders; always `names.length + 1` entries. */
+  /** Literal text around the placeholders, percent-encoded where needed; always `names.length + 1` entries. */
   readonly literals: readonly string[];
   /** Parameter name of each placeholder (`{*rest}` and `{rest}` both give `rest`). */
   readonly names: readonly string[];
@@ -59,9 +60,10 @@ function nextPlaceholder(text: string, from: number, what: string, source: strin
 }
 
 /**
- * Parses a route pattern into segments. Throws `TypeError` on an invalid pattern: missing leading "/",
- * unbalanced braces, a bad or duplicate name, two parameters in one segment, or a catch-all that is
- * not a whole last segment.
+ * Parses a route pattern into segments, their literal text in the canonical form requests are matched in
+ * (`/café` and `/caf%C3%A9` are one pattern). Throws `TypeError` on an invalid pattern: missing leading "/",
+ * unbalanced braces, a bad or duplicate name, two parameters in one segment, a catch-all that is not a
+ * whole last segment, a malformed %-escape, or a `.` / `..` segment (requests never hold one).
  */
 export function parsePathPattern(pattern: string): PathSegment[] {
   const what = "path pattern";
@@ -78,7 +80,14 @@ export function parsePathPattern(pattern: string): PathSegment[] {
     const segment = pattern.slice(0, end);
     const found = nextPlaceholder(segment, start, what, pattern);
     if (found === null) {
-      segments.push({ kind: "static", text: pattern.slice(start, end) });
+      const text = literal(pattern, start, end);
+      if (text === "." || text === "..") {
+        throw new TypeError(
+          `Cannot parse ${what} "${pattern}": a "${text}" segment can never match, as requests are matched ` +
+            "with dot segments removed",
+        );
+      }
+      segments.push({ kind: "static", text });
     } else {
       if (nextPlaceholder(segment, found.close + 1, what, pattern) !== null) {
         throw new TypeError(
@@ -91,8 +100,8 @@ export function parsePathPattern(pattern: string): PathSegment[] {
         throw new TypeError(`Cannot parse ${what} "${pattern}": parameter "${found.name}" appears twice`);
       }
       seen.add(found.name);
-      const prefix = pattern.slice(start, found.open);
-      const suffix = pattern.slice(found.close + 1, end);
+      const prefix = literal(pattern, start, found.open);
+      const suffix = literal(pattern, found.close + 1, end);
       if (found.catchAll) {
         if (slash !== -1 || prefix !== "" || suffix !== "") {
           throw new TypeError(
@@ -111,9 +120,35 @@ export function parsePathPattern(pattern: string): PathSegment[] {
   }
 }
 
+/** The canonical form of `pattern.slice(start, end)`; throws for a malformed %-escape. */
+function literal(pattern: string, start: number, end: number): string {
+  const text = canonicalSegment(pattern.slice(start, end));
+  if (text === null) {
+    throw new TypeError(
+      `Cannot parse path pattern "${pattern}": "${
+        pattern.slice(start, end)
+      }" holds a "%" that starts no %XX escape (write "%25" for a literal "%")`,
+    );
+  }
+  return text;
+}
+
+// Characters a request target cannot hold raw (RFC 9112 §3.2, RFC 3986 §2): the http1 client refuses them and
+// fetch re-encodes some, so a template's literal text is encoded once, here.
+const NOT_IN_TARGET = /[^\x21-\x7e]|["<>\\^`{|}]/gu;
+
+function encodeLiteral(text: string, source: string): string {
+  try {
+    return text.replace(NOT_IN_TARGET, (c) => encodeURIComponent(c));
+  } catch {
+    throw new TypeError(`Cannot parse internal path "${source}": it holds a lone UTF-16 surrogate`);
+  }
+}
+
 /**
  * Compiles an internal path for substitution. Placeholders may sit anywhere (`/v1/user-{id}`);
- * `{*rest}` means the same as `{rest}`. Throws `TypeError` on unbalanced braces or a bad name.
+ * `{*rest}` means the same as `{rest}`. Literal text that a request target cannot hold raw (`/v1/café`) is
+ * percent-encoded. Throws `TypeError` on unbalanced braces or a bad name.
  */
 export function compileTemplate(internalPath: string): PathTemplate {
   const literals: string[] = [];
@@ -122,13 +157,13 @@ export function compileTemplate(internalPath: string): PathTemplate {
   let from = 0;
   let found = nextPlaceholder(internalPath, 0, "internal path", internalPath);
   while (found !== null) {
-    literals.push(internalPath.slice(from, found.open));
+    literals.push(encodeLiteral(internalPath.slice(from, found.open), internalPath));
     names.push(found.name);
     placeholders.push(internalPath.slice(found.open, found.close + 1));
     from = found.close + 1;
     found = nextPlaceholder(internalPath, from, "internal path", internalPath);
   }
-  literals.push(internalPath.slice(from));
+  literals.push(encodeLiteral(internalPath.slice(from), internalPath));
   return { source: internalPath, literals, names, placeholders };
 }
 
@@ -138,7 +173,7 @@ export function compileTemplate(internalPath: string): PathTemplate {
  */
 export function renderTemplate(t: PathTemplate, params: Readonly<Record<string, string>>): string {
   const names = t.names;
-  if (names.length === 0) return t.source;
+  if (names.length === 0) return t.literals[0];
   let out = t.literals[0];
   for (let i = 0; i < names.length; i++) {
     const value = params[names[i]];

@@ -25,7 +25,7 @@ export type MatchResult<T> =
   }
   | { readonly kind: "not_found" };
 
-/** Matches a method and a URL pathname (raw, no query) against the compiled routes. */
+/** Matches a method and a URL pathname (no query; canonical, see `canonicalPath()`) against the compiled routes. */
 export interface RouteTable<T> {
   match(method: string, path: string): MatchResult<T>;
   readonly size: number;
@@ -95,11 +95,19 @@ function comparePatterns<T>(a: PatternChild<T>, b: PatternChild<T>): number {
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
-/** Walks (and grows) the trie along `pattern`, returning the node where it ends and its param names. */
-function insertPath<T>(root: Node<T>, pattern: string): { node: Node<T>; names: string[] } {
+/**
+ * Walks (and grows) the trie along `pattern`, returning the node where it ends, its param names and, for
+ * a fully static pattern, its canonical path.
+ */
+function insertPath<T>(
+  root: Node<T>,
+  pattern: string,
+): { node: Node<T>; names: string[]; staticPath: string | null } {
   const names: string[] = [];
   let node = root;
+  let staticPath: string | null = "";
   for (const segment of parsePathPattern(pattern)) {
+    staticPath = segment.kind === "static" && staticPath !== null ? `${staticPath}/${segment.text}` : null;
     switch (segment.kind) {
       case "static": {
         node.statics ??= new Map();
@@ -131,10 +139,13 @@ function insertPath<T>(root: Node<T>, pattern: string): { node: Node<T>; names: 
         break;
     }
   }
-  return { node, names };
+  return { node, names, staticPath };
 }
 
-function addEntry<T>(root: Node<T>, entry: RouteEntry<T>): Terminal<T> {
+function addEntry<T>(
+  root: Node<T>,
+  entry: RouteEntry<T>,
+): { terminal: Terminal<T>; staticPath: string | null } {
   if (entry.methods.length === 0) {
     throw new TypeError(`Cannot compile route "${entry.pattern}": at least one method is required`);
   }
@@ -145,7 +156,7 @@ function addEntry<T>(root: Node<T>, entry: RouteEntry<T>): Terminal<T> {
       );
     }
   }
-  const { node, names } = insertPath(root, entry.pattern);
+  const { node, names, staticPath } = insertPath(root, entry.pattern);
   const terminal: Terminal<T> = node.terminal ??= { leaves: [], byMethod: new Map(), methods: [] };
   const leaf: Leaf<T> = { value: entry.value, pattern: entry.pattern, names };
   for (const method of entry.methods) {
@@ -158,7 +169,7 @@ function addEntry<T>(root: Node<T>, entry: RouteEntry<T>): Terminal<T> {
     terminal.byMethod.set(method, leaf);
   }
   terminal.leaves.push(leaf);
-  return terminal;
+  return { terminal, staticPath };
 }
 
 /** Adds the implicit HEAD (RFC 9110 §9.3.2: HEAD is GET without content) and fixes the method list. */
@@ -257,8 +268,8 @@ export function compileRouteTable<T>(entries: readonly RouteEntry<T>[]): RouteTa
   // Fully static patterns: one Map lookup answers most requests without walking the trie.
   const statics = new Map<string, Terminal<T>>();
   for (const entry of entries) {
-    const terminal = addEntry(root, entry);
-    if (!entry.pattern.includes("{")) statics.set(entry.pattern, terminal);
+    const { terminal, staticPath } = addEntry(root, entry);
+    if (staticPath !== null) statics.set(staticPath, terminal);
   }
   const maxDepth = finishTree(root);
   const state: SearchState<T> = {
