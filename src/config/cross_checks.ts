@@ -9,6 +9,7 @@ import type { PathSegments, ProblemLists } from "./problems.ts";
 import { describeValue, formatPath, problemAt } from "./problems.ts";
 import { parseBackendHost } from "./backend_address.ts";
 import { parseCidr } from "./cidr.ts";
+import { hasNestedQuantifier, rustRegex } from "../policy/rust_regex.ts";
 
 const DEFAULT_SECRET = "please-change-this-secret";
 const MIN_SECRET_BYTES = 32;
@@ -208,7 +209,15 @@ function checkHeaderRules(rules: readonly HeaderRule[], path: PathSegments, sink
 
 function checkRegex(pattern: string, path: PathSegments, sink: ProblemLists): void {
   try {
-    new RegExp(pattern);
+    // kairos-rs configs write Rust regex syntax (`(?P<name>…)`), translated as the policies do.
+    if (hasNestedQuantifier(rustRegex(pattern).source)) {
+      sink.warnings.push(problemAt(
+        path,
+        `pattern ${
+          describeValue(pattern)
+        } nests repetitions (like (a+)+): unlike kairos-rs's Rust engine, JavaScript's can backtrack for seconds on a hostile value; make each character match one way only`,
+      ));
+    }
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     sink.errors.push(problemAt(path, `Cannot compile pattern ${describeValue(pattern)}: ${reason}`));

@@ -8,6 +8,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { ApiKeysConfig } from "../config/policy_schema.ts";
 import type { RequestContext } from "../proxy/context.ts";
 import { PolicyConfigError } from "./policy_config_error.ts";
+import { editQuery, type QueryEdit } from "./query_edit.ts";
 
 /** A compiled key list. */
 export interface ApiKeyMatcher {
@@ -26,6 +27,7 @@ export function compileApiKeys(config: ApiKeysConfig, path: string): ApiKeyMatch
   }
   const header = config.header?.toLowerCase();
   const query = config.query;
+  const removeQuery: QueryEdit[] = query ? [{ kind: "remove", name: query }] : [];
   const seen = new Set<string>();
   const keys = config.keys.map((key, i) => {
     const hex = key.sha256.toLowerCase();
@@ -58,12 +60,7 @@ export function compileApiKeys(config: ApiKeysConfig, path: string): ApiKeyMatch
     strip(ctx) {
       if (header) ctx.upstreamHeaders.delete(header);
       if (query && ctx.upstreamQuery.length > 1) {
-        const params = new URLSearchParams(ctx.upstreamQuery);
-        if (params.has(query)) {
-          params.delete(query);
-          const rest = params.toString();
-          ctx.upstreamQuery = rest === "" ? "" : `?${rest}`;
-        }
+        ctx.upstreamQuery = editQuery(ctx.upstreamQuery, removeQuery);
       }
     },
   };

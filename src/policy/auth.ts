@@ -138,7 +138,14 @@ export function compileAuth(options: AuthStageOptions, path: string): RequestSta
   };
 }
 
-/** A claim as a header value: strings as they are, arrays of scalars comma-joined, objects as JSON. */
+const encoder = new TextEncoder();
+
+/**
+ * A claim as a header value: strings as they are, arrays of scalars comma-joined, objects as JSON.
+ * Anything outside visible ASCII, space and tab is percent-encoded as UTF-8: a claim is signed data
+ * but still foreign input, so it must not break the header framing (CR, LF, NUL), and Headers takes
+ * only Latin-1, so a `name` like "日本" would otherwise fail the request.
+ */
 function headerValue(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   const text = typeof value === "string"
@@ -148,6 +155,11 @@ function headerValue(value: unknown): string | undefined {
     : typeof value === "object"
     ? JSON.stringify(value)
     : String(value);
-  // A claim is signed data but still foreign input: never let it break the header framing.
-  return /^[^\r\n\0]*$/.test(text) ? text : undefined;
+  return /^[\t\x20-\x7e]*$/.test(text) ? text : text.replace(/[^\t\x20-\x7e]/gu, percentEncode);
+}
+
+function percentEncode(char: string): string {
+  let out = "";
+  for (const byte of encoder.encode(char)) out += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  return out;
 }

@@ -1,11 +1,12 @@
 /**
  * kairos-rs header actions, compiled once: `add` (only when absent), `set` (overwrite), `remove`,
- * `replace` (regex over the current value, every match, `$1` / `${name}` in the replacement).
- * kairos-rs skipped invalid actions silently; here they are config errors.
+ * `replace` (regex over the current value, every match, `$1` / `${name}` in the replacement; both in
+ * Rust syntax, see rust_regex.ts). kairos-rs skipped invalid actions silently; here they are config errors.
  */
 import type { UpstreamFields } from "../proxy/field_list.ts";
 import type { HeaderActionConfig } from "../config/policy_schema.ts";
 import { PolicyConfigError } from "./policy_config_error.ts";
+import { rustRegex, rustReplacement } from "./rust_regex.ts";
 
 /** One compiled action. */
 export type HeaderAction =
@@ -30,16 +31,18 @@ export function compileHeaderAction(action: HeaderActionConfig, path: string): H
       return { kind: action.action, name, value: action.value };
     case "remove":
       return { kind: "remove", name };
-    case "replace":
+    case "replace": {
       if (action.pattern == null) {
         throw new PolicyConfigError(`${path}.pattern`, 'header action "replace" needs a pattern');
       }
+      const pattern = compileRegex(action.pattern, "g", `${path}.pattern`);
       return {
         kind: "replace",
         name,
-        pattern: compileRegex(action.pattern, "g", `${path}.pattern`),
-        replacement: toJsReplacement(action.replacement ?? ""),
+        pattern,
+        replacement: compileReplacement(action.replacement ?? "", pattern, `${path}.replacement`),
       };
+    }
   }
 }
 
@@ -65,6 +68,15 @@ export function applyHeaderActions(
         headers.delete(action.name);
         break;
       case "replace": {
+        // Set-Cookie fields cannot be joined into one (RFC 6265 §3): rewrite each cookie on its own.
+        if (action.name === "set-cookie" && headers instanceof Headers) {
+          const cookies = headers.getSetCookie();
+          headers.delete(action.name);
+          for (const cookie of cookies) {
+            headers.append(action.name, cookie.replace(action.pattern, action.replacement));
+          }
+          break;
+        }
         const current = headers.get(action.name);
         if (current !== null) headers.set(action.name, current.replace(action.pattern, action.replacement));
         break;
@@ -73,10 +85,10 @@ export function applyHeaderActions(
   }
 }
 
-/** Compiles a regex, reporting a syntax error as a PolicyConfigError at `path`. */
+/** Compiles a Rust-syntax regex, reporting a syntax error as a PolicyConfigError at `path`. */
 export function compileRegex(pattern: string, flags: string, path: string): RegExp {
   try {
-    return new RegExp(pattern, flags);
+    return rustRegex(pattern, flags);
   } catch (err) {
     throw new PolicyConfigError(
       path,
@@ -85,10 +97,14 @@ export function compileRegex(pattern: string, flags: string, path: string): RegE
   }
 }
 
-/** Rust regex replacements name groups `$name` / `${name}`; JavaScript wants `$<name>`. */
-export function toJsReplacement(replacement: string): string {
-  return replacement.replace(/\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_m, braced, bare) => {
-    const name = braced ?? bare;
-    return /^[0-9]+$/.test(name) ? `$${name}` : `$<${name}>`;
-  });
+/** Compiles a Rust-syntax replacement for `regex`, reporting a bad group reference at `path`. */
+export function compileReplacement(replacement: string, regex: RegExp, path: string): string {
+  try {
+    return rustReplacement(replacement, regex);
+  } catch (err) {
+    throw new PolicyConfigError(
+      path,
+      `Cannot use replacement ${JSON.stringify(replacement)}: ${(err as Error).message}`,
+    );
+  }
 }

@@ -28,6 +28,9 @@ const RSA = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] as const;
 const ASYMMETRIC = [...RSA, "ES256", "ES384", "EdDSA"] as const;
 const CACHE_MAX = 1024;
 const CACHE_TTL_MS = 60_000;
+// RFC 7515 §7.1: three base64url segments, unpadded (the signature is empty only for `alg: none`, which
+// jose then refuses by name). jose's decoder would also take `+`, `/` and `=`, spelling one token many ways.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 type CachedToken = { payload: JWTPayload; until: number; notBefore: number; generation: number };
 
@@ -100,6 +103,7 @@ export function compileJwtVerifier(
     const generation = remote ? remote.generation : 0;
     const hit = cache.get(token);
     if (hit && now < hit.until && now >= hit.notBefore && hit.generation === generation) return hit.payload;
+    if (!COMPACT_JWS.test(token)) throw new (await joseModule()).errors.JWSInvalid("Invalid Compact JWS");
     const { payload } = await verifyWithCandidates(token, getKey, options);
     remember(
       cache,

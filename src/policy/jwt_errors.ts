@@ -10,13 +10,14 @@ export function describeJwtError(err: unknown): string {
     case "ERR_JWT_EXPIRED":
       return "token expired";
     case "ERR_JWT_CLAIM_VALIDATION_FAILED":
-      if (e.claim === "nbf") return "token not yet valid";
+      if (e.claim === "nbf" && e.reason === "check_failed") return "token not yet valid";
       if (e.reason === "missing") return `missing required claim "${e.claim}"`;
       return `unexpected "${e.claim}" claim value`;
     case "ERR_JOSE_ALG_NOT_ALLOWED":
       return "algorithm not allowed";
     case "ERR_JOSE_NOT_SUPPORTED":
-      return "unsupported algorithm";
+      // An algorithm the runtime lacks, or a `crit` header parameter nobody here understands.
+      return "unsupported algorithm or critical header";
     case "ERR_JWS_SIGNATURE_VERIFICATION_FAILED":
       return "signature verification failed";
     case "ERR_JWKS_NO_MATCHING_KEY":

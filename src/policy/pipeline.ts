@@ -61,7 +61,11 @@ export function compileRoutePipeline(route: RouteConfig, config: Config, deps: P
 
   const limiters: Limiter[] = [];
   if (config.rate_limit) limiters.push(compileLimiter(config.rate_limit, "g"));
-  if (route.rate_limit) limiters.push(compileLimiter(route.rate_limit, `r:${route.external_path}`));
+  // Routes may share an external_path with disjoint methods (GET /items, POST /items): each route's own
+  // limit must count only its own requests, so the scope names the methods too.
+  if (route.rate_limit) {
+    limiters.push(compileLimiter(route.rate_limit, `r:${route.external_path} ${route.methods.join(",")}`));
+  }
   push(compileRateLimit(limiters, deps.rateLimitStore, deps.log));
 
   push(compileBodyLimit(route.max_body_bytes ?? config.server.max_body_bytes));

@@ -2,11 +2,13 @@
  * The rate-limit stage: the global limiter (`rate_limit` at the top) and the route's own, both of
  * which must pass. It runs after authentication, so `user` keys really count per JWT subject.
  * Keys: `ip`, `route` (the route pattern, not the concrete path), `ip_route`, `user` (JWT `sub`,
- * else the client IP), `user_route`, `{header}` (its value, else the client IP), `{composite}`.
+ * else the client IP), `user_route`, `{header}` (its value, or a digest of a long one; else the client
+ * IP), `{composite}`.
  * Allowed responses carry the quota of the tighter limiter; a 429 carries `Retry-After` and the
  * `RateLimit-*` / `X-RateLimit-*` headers (all three resets in delta seconds, as the IETF draft
  * "RateLimit header fields for HTTP" does). A store that fails lets requests through (logged).
  */
+import { createHash } from "node:crypto";
 import type { RateLimitConfig, RateLimitKey } from "../config/policy_schema.ts";
 import type { RequestContext, RequestStage } from "../proxy/context.ts";
 import { GatewayError } from "../proxy/gateway_error.ts";
@@ -47,7 +49,10 @@ function keyPart(key: RateLimitKey): KeyPart {
     const name = key.header.toLowerCase();
     return (ctx) => {
       const value = ctx.request.headers.get(name);
-      return value === null ? `ip:${ctx.clientIp}` : `h:${name}:${value}`;
+      if (value === null) return `ip:${ctx.clientIp}`;
+      // The store bounds the number of keys, not their size: a client must not park 100,000 keys of
+      // 16 KiB each, so a long value is counted by its digest.
+      return value.length <= MAX_RAW_KEY ? `h:${name}:${value}` : `h:${name}#${digest(value)}`;
     };
   }
   switch (key) {
@@ -70,6 +75,12 @@ function keyPart(key: RateLimitKey): KeyPart {
           : `user_route:${sub}:${ctx.routeId}`;
       };
   }
+}
+
+const MAX_RAW_KEY = 128;
+
+function digest(value: string): string {
+  return createHash("sha256").update(value).digest("base64url");
 }
 
 function subject(ctx: RequestContext): string | undefined {

@@ -13,6 +13,8 @@
  */
 import type { RateLimitDecision, RateLimitRule } from "./rate_limit_store.ts";
 
+const TOKEN_EPSILON = 1e-9;
+
 /** The per-key state; `a`, `b`, `c` mean different things per algorithm. */
 export interface RateLimitState {
   algorithm: RateLimitRule["algorithm"];
@@ -54,8 +56,10 @@ function tokenBucket(state: RateLimitState, rule: RateLimitRule, now: number): R
   const perMs = rule.rate / rule.windowMs;
   let tokens = Math.min(rule.limit, state.a + Math.max(0, now - state.b) * perMs);
   state.b = now;
-  const allowed = tokens >= 1;
-  if (allowed) tokens -= 1;
+  // Refill is fractional: without the tolerance a client that waits exactly Retry-After can find
+  // 0.9999999… tokens and be refused again.
+  const allowed = tokens >= 1 - TOKEN_EPSILON;
+  if (allowed) tokens = Math.max(0, tokens - 1);
   state.a = tokens;
   const resetMs = Math.ceil((rule.limit - tokens) / perMs);
   state.idleUntil = now + resetMs;

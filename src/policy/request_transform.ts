@@ -4,15 +4,35 @@
  */
 import type { RequestTransformationConfig } from "../config/policy_schema.ts";
 import type { RequestContext, RequestStage } from "../proxy/context.ts";
-import { applyHeaderActions, compileHeaderActions, compileRegex, toJsReplacement } from "./header_actions.ts";
+import {
+  applyHeaderActions,
+  compileHeaderActions,
+  compileRegex,
+  compileReplacement,
+} from "./header_actions.ts";
 import { PolicyConfigError } from "./policy_config_error.ts";
+import { editQuery, encodePair, type QueryEdit } from "./query_edit.ts";
 
-type QueryAction =
-  | { readonly kind: "add" | "set" | "replace"; readonly name: string; readonly value: string }
-  | {
-    readonly kind: "remove";
-    readonly name: string;
-  };
+/** A compiled `path` rewrite. */
+export type PathRewrite = { readonly pattern: RegExp; readonly replacement: string };
+
+/** Compiles `path` (`{pattern, replacement}`, Rust syntax) at config path `path`. */
+export function compilePathRewrite(
+  rule: NonNullable<RequestTransformationConfig["path"]>,
+  path: string,
+): PathRewrite {
+  // kairos-rs replaces the first match only.
+  const pattern = compileRegex(rule.pattern, "", `${path}.pattern`);
+  // The result becomes the request target, which allows only visible ASCII (RFC 9112 §3.2): any other
+  // character would fail every request at the upstream client, so refuse it here.
+  if (!/^[\x21-\x7e]*$/.test(rule.replacement)) {
+    throw new PolicyConfigError(
+      `${path}.replacement`,
+      `expected visible ASCII only (percent-encode the rest), got ${JSON.stringify(rule.replacement)}`,
+    );
+  }
+  return { pattern, replacement: compileReplacement(rule.replacement, pattern, `${path}.replacement`) };
+}
 
 /**
  * Compiles the stage (undefined when it would do nothing). Query `add` sets a parameter only when
@@ -23,14 +43,8 @@ export function compileRequestTransformation(
   path: string,
 ): RequestStage | undefined {
   const headers = compileHeaderActions(config.headers, `${path}.headers`);
-  const pathRule = config.path
-    ? {
-      // kairos-rs replaces the first match only.
-      pattern: compileRegex(config.path.pattern, "", `${path}.path.pattern`),
-      replacement: toJsReplacement(config.path.replacement),
-    }
-    : undefined;
-  const query = config.query_params.map((action, i): QueryAction => {
+  const pathRule = config.path ? compilePathRewrite(config.path, `${path}.path`) : undefined;
+  const query = config.query_params.map((action, i): QueryEdit => {
     if (action.action === "remove") return { kind: "remove", name: action.name };
     if (action.value == null) {
       throw new PolicyConfigError(
@@ -38,7 +52,7 @@ export function compileRequestTransformation(
         `query action "${action.action}" needs a value`,
       );
     }
-    return { kind: action.action, name: action.name, value: action.value };
+    return { kind: action.action, name: action.name, pair: encodePair(action.name, action.value) };
   });
   if (headers.length === 0 && !pathRule && query.length === 0) return undefined;
 
@@ -48,29 +62,7 @@ export function compileRequestTransformation(
       const rewritten = ctx.upstreamPath.replace(pathRule.pattern, pathRule.replacement);
       ctx.upstreamPath = rewritten.startsWith("/") ? rewritten : `/${rewritten}`;
     }
-    if (query.length > 0) ctx.upstreamQuery = applyQueryActions(query, ctx.upstreamQuery);
+    if (query.length > 0) ctx.upstreamQuery = editQuery(ctx.upstreamQuery, query);
     return undefined;
   };
-}
-
-function applyQueryActions(actions: readonly QueryAction[], query: string): string {
-  const params = new URLSearchParams(query);
-  for (const action of actions) {
-    switch (action.kind) {
-      case "add":
-        if (!params.has(action.name)) params.set(action.name, action.value);
-        break;
-      case "set":
-        params.set(action.name, action.value);
-        break;
-      case "replace":
-        if (params.has(action.name)) params.set(action.name, action.value);
-        break;
-      case "remove":
-        params.delete(action.name);
-        break;
-    }
-  }
-  const out = params.toString();
-  return out === "" ? "" : `?${out}`;
 }

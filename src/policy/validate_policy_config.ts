@@ -7,11 +7,12 @@ import { compileApiKeys } from "./api_keys.ts";
 import { compileAuth, routeAuth } from "./auth.ts";
 import { compileCondition } from "./condition.ts";
 import { compileCors } from "./cors.ts";
-import { compileHeaderAction, compileRegex } from "./header_actions.ts";
+import { compileHeaderAction } from "./header_actions.ts";
 import { compileIpBlock } from "./ip_filter.ts";
 import { createJwksCache } from "./jwks_cache.ts";
 import { compileJwtVerifier } from "./jwt.ts";
 import { PolicyConfigError } from "./policy_config_error.ts";
+import { compilePathRewrite } from "./request_transform.ts";
 import { compileStatusMapping } from "./response_transform.ts";
 
 /** One problem, at a config path like `routers[2].response_transformation.status_code_mappings[0].condition`. */
@@ -55,7 +56,7 @@ export function validatePolicyConfig(config: Config): PolicyProblem[] {
       if (req) {
         const base = `${path}.request_transformation`;
         req.headers.forEach((action, j) => check(() => compileHeaderAction(action, `${base}.headers[${j}]`)));
-        if (req.path) check(() => compileRegex(req.path!.pattern, "", `${base}.path.pattern`));
+        if (req.path) check(() => compilePathRewrite(req.path!, `${base}.path`));
         req.query_params.forEach((action, j) => {
           if (action.action !== "remove" && action.value == null) {
             problems.push({

@@ -705,7 +705,8 @@ Deno.test("audit: regex, replace and CIDR problems are reported once per path", 
     [
       "bad path pattern",
       configWith({
-        request_transformation: { path: { pattern: "^/v1/(?P<rest>.+)$", replacement: "/v2/$rest" } },
+        // Rust's `(?P<rest>…)` compiles now; `\p{L}` is a Rust escape JavaScript would misread.
+        request_transformation: { path: { pattern: "^/v1/(?P<rest>\\p{L}+)$", replacement: "/v2/$rest" } },
       }),
       "routers[0].request_transformation.path.pattern",
       /Cannot compile pattern/,

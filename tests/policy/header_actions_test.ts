@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import {
   applyHeaderActions,
   compileHeaderActions,
-  toJsReplacement,
+  compileReplacement,
 } from "../../src/policy/header_actions.ts";
 import { PolicyConfigError } from "../../src/policy/policy_config_error.ts";
 
@@ -68,6 +68,9 @@ Deno.test("compileHeaderActions() reports actions that cannot run at their path"
   }
 });
 
-Deno.test("toJsReplacement() maps Rust group references to JavaScript ones", () => {
-  assert.equal(toJsReplacement("$1-${2}-$name-${name}-$$"), "$1-$2-$<name>-$<name>-$$");
+Deno.test("compileReplacement() maps Rust group references to JavaScript ones", () => {
+  assert.equal(
+    compileReplacement("$1-${2}-$name-${name}-$$-$0", /(a)(b)(?<name>c)/, "p"),
+    "$01-$02-$<name>-$<name>-$$-$&",
+  );
 });
