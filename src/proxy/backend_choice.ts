@@ -37,11 +37,15 @@ export function noBackendError(pool: BackendPool, routeId: string): GatewayError
   const open = pool.backends.filter((b) => b.breaker.state !== "closed");
   if (open.length > 0 && open.length === pool.backends.length) {
     const names = open.map((b) => b.key).join(", ");
+    // Retry-After (RFC 9110 §10.2.3): when the first circuit will let a probe through, from its own
+    // breaker (a backend shared by routes may run another route's reset_timeout_ms); at least 1 s.
+    let waitMs = Infinity;
+    for (const b of open) waitMs = Math.min(waitMs, b.breaker.openRemainingMs());
     return new GatewayError(
       503,
       "circuit_open",
       `Service ${names} is currently unavailable (circuit breaker open)`,
-      { headers: { "retry-after": String(Math.ceil(pool.config.circuit_breaker.reset_timeout_ms / 1000)) } },
+      { headers: { "retry-after": String(Math.max(1, Math.ceil(waitMs / 1000))) } },
     );
   }
   return new GatewayError(503, "no_healthy_upstream", `No healthy backend for route ${routeId}`);

@@ -1,6 +1,6 @@
 /**
  * Header rewriting between client and backend: hop-by-hop removal both ways (RFC 9110 §7.6.1) and
- * the X-Forwarded-* / X-Request-Id set. Repeated headers (Set-Cookie) survive because we copy
+ * the X-Forwarded-* / X-Request-Id set (Forwarded is passed on from trusted proxies only). Repeated headers (Set-Cookie) survive because we copy
  * entry by entry with `append`.
  */
 import { connectionTokens, isHopByHop } from "./hop_by_hop.ts";
@@ -35,12 +35,16 @@ export function buildUpstreamHeaderList(client: Headers, info: ForwardInfo, size
   const out: string[] = pass.out = [];
   pass.extra = connectionTokens(client.get("connection"));
   pass.clientHost = "";
-  pass.forwardedFor = pass.forwardedProto = pass.forwardedHost = null;
+  pass.forwardedFor =
+    pass.forwardedProto =
+    pass.forwardedHost =
+    pass.forwarded =
+      null;
   pass.count = pass.bytes = 0;
   // forEach, not for-of: Deno's Headers iterator allocates an iterator and an entry per field, and
   // measured 6x slower (1.6 µs against 0.25 µs for 4 fields).
   client.forEach(visitField, pass);
-  const { clientHost, forwardedFor, forwardedProto, forwardedHost } = pass;
+  const { clientHost, forwardedFor, forwardedProto, forwardedHost, forwarded } = pass;
   pass.out = EMPTY;
   pass.extra = undefined;
   if (size) {
@@ -60,6 +64,8 @@ export function buildUpstreamHeaderList(client: Headers, info: ForwardInfo, size
   if (clientHost || (trusted && forwardedHost)) {
     out.push("x-forwarded-host", trusted && forwardedHost ? forwardedHost : clientHost);
   }
+  // RFC 7239 Forwarded carries the same claims; backends that read it would believe a spoofed one too.
+  if (trusted && forwarded !== null) out.push("forwarded", forwarded);
   out.push("x-request-id", info.requestId);
   return out;
 }
@@ -72,6 +78,7 @@ interface FieldPass {
   forwardedFor: string | null;
   forwardedProto: string | null;
   forwardedHost: string | null;
+  forwarded: string | null;
   count: number;
   bytes: number;
 }
@@ -84,6 +91,7 @@ const PASS: FieldPass = {
   forwardedFor: null,
   forwardedProto: null,
   forwardedHost: null,
+  forwarded: null,
   count: 0,
   bytes: 0,
 };
@@ -104,6 +112,9 @@ function visitField(this: FieldPass, value: string, name: string): void {
       return;
     case "x-forwarded-host":
       this.forwardedHost = value;
+      return;
+    case "forwarded":
+      this.forwarded = value;
       return;
     case "x-request-id":
       return;

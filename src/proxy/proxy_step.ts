@@ -11,7 +11,7 @@ import { GatewayError } from "./gateway_error.ts";
 import { backoff, isIdempotentMethod, isRetryableStatus } from "./retry_policy.ts";
 import { ReplayableBody } from "./replayable_body.ts";
 import { noBackendError, pickBackend } from "./backend_choice.ts";
-import { upstreamFailure } from "./upstream_failure.ts";
+import { clientClosedError, upstreamFailure } from "./upstream_failure.ts";
 import { upstreamFieldsOf } from "./proxy_context.ts";
 
 /** What the proxy step needs from a compiled route. */
@@ -51,13 +51,26 @@ export async function proxyRequest(
   const config = route.config;
   const maxAttempts = route.maxAttempts;
   const idempotent = isIdempotentMethod(ctx.method);
-  const body = maxAttempts > 1 && ctx.upstreamBody
-    ? await ReplayableBody.from(
-      ctx.upstreamBody,
-      ctx.request.headers,
-      route.retry?.max_buffered_body_bytes ?? 0,
-    )
-    : undefined;
+  const signal = ctx.request.signal;
+  let body: ReplayableBody | undefined;
+  if (maxAttempts > 1 && ctx.upstreamBody) {
+    try {
+      body = await ReplayableBody.from(
+        ctx.upstreamBody,
+        ctx.request.headers,
+        route.retry?.max_buffered_body_bytes ?? 0,
+      );
+    } catch (err) {
+      // Reading the client's body failed before any attempt: the body limit's 413, or the client's fault.
+      if (err instanceof GatewayError) throw err;
+      throw signal.aborted ? clientClosedError(err) : new GatewayError(
+        400,
+        "bad_request",
+        `Cannot read the request body: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+  }
   const path = ctx.upstreamPath + ctx.upstreamQuery;
   let failed: BackendState | undefined;
   let lastError: GatewayError | undefined;
@@ -65,6 +78,7 @@ export async function proxyRequest(
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const backend = pickBackend(route, ctx.clientIp, failed);
     if (!backend) throw lastError ?? noBackendError(route, ctx.routeId);
+    const epoch = backend.breaker.epoch;
     const request: UpstreamRequest = {
       method: ctx.method,
       path,
@@ -73,7 +87,7 @@ export async function proxyRequest(
       connectTimeoutMs: config.connect_timeout_ms,
       firstByteTimeoutMs: config.timeout_ms,
       idleTimeoutMs: config.idle_timeout_ms,
-      signal: ctx.request.signal,
+      signal,
       responseDefaults: route.responseDefaults,
     };
     backend.acquire();
@@ -84,11 +98,11 @@ export async function proxyRequest(
       backend.release();
       // A body-limit rejection (413) surfaces as a failed upload: not the backend's fault.
       if (ctx.bodyError) {
-        backend.breaker.release();
+        backend.breaker.release(epoch);
         throw ctx.bodyError;
       }
       if (!(err instanceof UpstreamError)) {
-        backend.breaker.release();
+        backend.breaker.release(epoch);
         if (err instanceof GatewayError) throw err;
         throw new GatewayError(502, "upstream", `Upstream error for ${backend.key}: ${String(err)}`, {
           cause: err,
@@ -98,35 +112,37 @@ export async function proxyRequest(
         err,
         backend,
         `Upstream error for ${backend.key}${path}: ${err.message}`,
+        epoch,
+        signal.aborted,
       );
       if (failure.outcome === undefined) throw failure.error;
       observer.attempt(backend, failure.outcome);
       lastError = failure.error;
       const replayable = body ? body.replayable : !err.requestSent || ctx.upstreamBody === null;
       const safe = idempotent || !err.requestSent || (body?.buffered ?? ctx.upstreamBody === null);
-      if (
-        attempt + 1 < maxAttempts && route.retry?.retry_on_connection_error && replayable && safe &&
-        !ctx.request.signal.aborted
-      ) {
+      if (attempt + 1 < maxAttempts && route.retry?.retry_on_connection_error && replayable && safe) {
         failed = backend;
         observer.retry();
-        await backoff(route.retry, attempt);
+        await backoff(route.retry, attempt, signal);
+        if (signal.aborted) throw clientClosedError();
         continue;
       }
       throw lastError;
     }
     observer.attempt(backend, "response");
     if (backend.breaker.isFailureStatus(response.status)) backend.breaker.onFailure();
-    else backend.breaker.onSuccess();
+    else backend.breaker.onSuccess(epoch);
     if (
       attempt + 1 < maxAttempts && route.retry && isRetryableStatus(route.retry, response.status) &&
-      (body ? body.replayable : ctx.upstreamBody === null) && (idempotent || (body?.buffered ?? true))
+      (body ? body.replayable : ctx.upstreamBody === null) && (idempotent || (body?.buffered ?? true)) &&
+      !signal.aborted
     ) {
       backend.release();
       await response.body?.cancel().catch(() => {});
       failed = backend;
       observer.retry();
-      await backoff(route.retry, attempt);
+      await backoff(route.retry, attempt, signal);
+      if (signal.aborted) throw clientClosedError();
       continue;
     }
     return { response, backend, attempts: attempt + 1 };

@@ -26,9 +26,22 @@ export function computeBackoff(
   return Math.floor(retry.jitter > 0 ? delay * (1 - retry.jitter * random()) : delay);
 }
 
-/** Waits out the backoff before retry number `attempt`. */
-export function backoff(retry: RetryConfig, attempt: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, computeBackoff(retry, attempt)));
+/**
+ * Waits out the backoff before retry number `attempt`, or less when `signal` aborts: a client that
+ * went away must not keep the request (and its buffered body) alive for up to `max_backoff_ms`.
+ */
+export function backoff(retry: RetryConfig, attempt: number, signal?: AbortSignal): Promise<void> {
+  const delay = computeBackoff(retry, attempt);
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const wake = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", wake);
+      resolve();
+    };
+    const timer = setTimeout(wake, delay);
+    signal?.addEventListener("abort", wake);
+  });
 }
 
 /** Idempotent methods may be resent after the backend may have seen them (RFC 9110 §9.2.2). */

@@ -14,22 +14,31 @@ export interface UpstreamFailure {
   readonly outcome: UpstreamOutcome | undefined;
 }
 
-/** Settles the backend's breaker slot for `err` and returns the client-facing error. */
-export function upstreamFailure(err: UpstreamError, backend: BackendState, detail: string): UpstreamFailure {
-  const outcome = outcomeOf(err.kind);
+/**
+ * Settles the backend's breaker slot for `err` and returns the client-facing error. `epoch` is the
+ * breaker's epoch read when the slot was taken. With `clientGone` (the client's signal had aborted) the
+ * error is the client's whatever its kind: a cancelled exchange can surface as a reset or a timeout.
+ */
+export function upstreamFailure(
+  err: UpstreamError,
+  backend: BackendState,
+  detail: string,
+  epoch?: number,
+  clientGone = false,
+): UpstreamFailure {
+  const outcome = clientGone ? undefined : outcomeOf(err.kind);
   if (outcome === undefined) {
-    backend.breaker.release();
-    return {
-      error: new GatewayError(499, "bad_request", "Client closed the request", {
-        source: "client",
-        cause: err,
-      }),
-      outcome,
-    };
+    backend.breaker.release(epoch);
+    return { error: clientClosedError(err), outcome };
   }
   backend.breaker.onFailure();
   const error = outcome === "timeout"
     ? new GatewayError(504, "timeout", err.message, { cause: err })
     : new GatewayError(502, "upstream", detail, { cause: err });
   return { error, outcome };
+}
+
+/** The 499 for a request whose client went away before it was answered. */
+export function clientClosedError(cause?: unknown): GatewayError {
+  return new GatewayError(499, "bad_request", "Client closed the request", { source: "client", cause });
 }

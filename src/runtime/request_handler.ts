@@ -11,8 +11,17 @@ import type { RequestContext } from "../proxy/context.ts";
 import { buildUpstreamHeaderList, copyEndToEnd, type HeadSize } from "../proxy/forward_headers.ts";
 import { ProxyContext } from "../proxy/proxy_context.ts";
 import { errorResponse, GatewayError } from "../proxy/gateway_error.ts";
-import { proxyRequest } from "../proxy/proxy_step.ts";
+import { proxyRequest, type ProxyResult } from "../proxy/proxy_step.ts";
 import { renderTemplate } from "../routing/path_template.ts";
+import {
+  canonicalPath,
+  hasDotSegment,
+  isValidHost,
+  printable,
+  splitUrl,
+  upstreamQuery,
+  type UrlParts,
+} from "../routing/request_target.ts";
 import type { UpstreamClient } from "../upstream/client.ts";
 import { builtinResponse } from "./builtin_endpoints.ts";
 import type { CompiledRoute, Snapshot } from "./snapshot.ts";
@@ -34,8 +43,10 @@ export interface HandlerState {
   readonly websocket?: (ctx: RequestContext, route: CompiledRoute) => Promise<Response> | Response;
 }
 
-// Scratch for the head measurement; each request overwrites it before reading it, synchronously.
+// Scratch for the head measurement and the URL split; each request overwrites them before reading them,
+// synchronously.
 const headSize: HeadSize = { count: 0, bytes: 0 };
+const urlParts: UrlParts = { pathStart: 0, queryStart: 0, end: 0 };
 
 export type GatewayHandler = (
   request: Request,
@@ -47,14 +58,17 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
     const startedAt = performance.now();
     const snapshot = state.snapshot();
     const url = request.url;
-    // Split path and query without building a URL object (request.url is always absolute).
-    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-    const queryStart = url.indexOf("?", pathStart);
-    const path = queryStart < 0 ? url.slice(pathStart) : url.slice(pathStart, queryStart);
+    splitUrl(url, urlParts);
+    const { queryStart, end } = urlParts;
+    const rawPath = url.slice(urlParts.pathStart, queryStart);
+    // Routing, policies and the backend all see one spelling of the path; null means answer 400.
+    const path = canonicalPath(rawPath);
     const method = request.method;
 
-    const builtin = builtinResponse(method, path, state);
-    if (builtin) return builtin;
+    if (path !== null) {
+      const builtin = builtinResponse(method, path, state);
+      if (builtin) return builtin;
+    }
 
     const requestId = acceptRequestId(request.headers.get("x-request-id"));
     const peerIp = info.remoteAddr.hostname;
@@ -64,7 +78,7 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
       request,
       requestId,
       address.clientIp,
-      path,
+      path ?? printable(rawPath),
       startedAt,
       snapshot.unroutedStages,
     );
@@ -78,6 +92,19 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
     }, headSize);
     const limitError = checkHeaderLimits(request, headSize, snapshot.config.server);
     if (limitError) return record.fail(limitError, NO_ROUTE);
+    if (path === null) {
+      return record.fail(
+        new GatewayError(400, "bad_request", `Invalid request path: ${printable(rawPath)}`),
+        NO_ROUTE,
+      );
+    }
+    const host = request.headers.get("host");
+    if (host !== null && !isValidHost(host)) {
+      return record.fail(
+        new GatewayError(400, "bad_request", `Invalid Host header: ${printable(host)}`),
+        NO_ROUTE,
+      );
+    }
 
     const match = snapshot.table.match(method, path);
     let route: CompiledRoute;
@@ -103,9 +130,18 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
       );
     }
 
+    const upstreamPath = renderTemplate(route.template, params);
+    // Values captured inside a segment (`user-{id}` with id "..") can form a dot segment in the template.
+    if (route.template.names.length > 0 && hasDotSegment(upstreamPath)) {
+      return record.fail(
+        new GatewayError(400, "bad_request", `Invalid request path: ${path}`),
+        route.id,
+        route,
+      );
+    }
     const config = route.config;
-    if (config.preserve_host) upstreamFields.push("host", request.headers.get("host") ?? "");
-    const query = queryStart < 0 ? "" : url.slice(queryStart);
+    if (config.preserve_host) upstreamFields.push("host", host ?? "");
+    const query = queryStart === end ? "" : upstreamQuery(url.slice(queryStart, end));
     const ctx = new ProxyContext(
       request,
       requestId,
@@ -117,12 +153,15 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
       route.id,
       params,
       startedAt,
-      renderTemplate(route.template, params),
+      upstreamPath,
       upstreamFields,
     );
     record.context = ctx;
     record.enter(route);
     record.begin();
+    // Set while the proxied exchange is ours to end: until finishProxied takes it over.
+    let proxied: ProxyResult | undefined;
+    let response: Response | undefined;
     try {
       const stages = route.pipeline.request;
       for (let i = 0; i < stages.length; i++) {
@@ -136,10 +175,9 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
         }
         return record.finishLocal(await state.websocket(ctx, route), route, info.completed);
       }
-      const result = await proxyRequest(ctx, route, state.client, record);
+      const result = proxied = await proxyRequest(ctx, route, state.client, record);
       ctx.backend = result.backend.key;
       const upstream = result.response;
-      let response: Response;
       if (state.client.ownsResponses) {
         // Mutable headers without hop-by-hop fields: hand it on, keeping a small body's single buffer.
         response = upstream;
@@ -150,8 +188,15 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
       response.headers.set("x-request-id", requestId);
       const responseStages = route.responseStages;
       for (let i = 0; i < responseStages.length; i++) response = responseStages[i](ctx, response);
+      proxied = undefined;
       return record.finishProxied(response, route, result.backend, result.attempts, info.completed);
     } catch (err) {
+      // A response stage failed after the backend answered: free its in-flight slot and its connection.
+      if (proxied !== undefined) {
+        proxied.backend.release();
+        const body = response?.body ?? proxied.response.body;
+        if (body && !body.locked) body.cancel().catch(() => {});
+      }
       return record.fail(toGatewayError(err, state.logger, requestId), route.id, route);
     }
   };

@@ -13,9 +13,10 @@ const STATE_CODES: Readonly<Record<CircuitState, 0 | 1 | 2>> = { closed: 0, open
 
 /**
  * Contract: each `tryAcquire()` that returns true is followed by exactly one of `onSuccess()`,
- * `onFailure()` (a verdict) or `release()` (no verdict, e.g. the client went away). Probe slots are
- * reset on every state change, and a slot held longer than `reset_timeout_ms` without a verdict is
- * presumed lost and reclaimed, so a call that never reports cannot wedge the breaker in half-open.
+ * `onFailure()` (a verdict) or `release()` (no verdict, e.g. the client went away); `onSuccess()` and
+ * `release()` take the `epoch` read right after acquiring. Probe slots are reset on every state change,
+ * and a slot held longer than `reset_timeout_ms` without a verdict is presumed lost and reclaimed, so a
+ * call that never reports cannot wedge the breaker in half-open.
  */
 export class CircuitBreaker {
   #config: CircuitBreakerConfig;
@@ -27,6 +28,7 @@ export class CircuitBreaker {
   #probesInFlight = 0;
   #openedAt = 0;
   #lastProbeAt = 0;
+  #epoch = 0;
   #failures = 0;
   #successes = 0;
 
@@ -57,6 +59,15 @@ export class CircuitBreaker {
     return this.#successes;
   }
 
+  /**
+   * Changes with every state change and probe-slot reclaim. A verdict given with an older epoch comes
+   * from a call that holds no probe slot (e.g. slower than the cool-down): it neither frees a slot nor
+   * counts as a probe success, so half-open stays bounded. Without an epoch a verdict counts as current.
+   */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
   /** Half-open probes currently in flight. */
   get probesInFlight(): number {
     return this.#probesInFlight;
@@ -85,6 +96,12 @@ export class CircuitBreaker {
     return this.#state === "half_open" && this.#probesInFlight < this.#config.half_open_max_requests;
   }
 
+  /** Milliseconds until an open circuit lets a probe through; 0 when it is not open. */
+  openRemainingMs(now?: number): number {
+    const t = this.#refresh(now);
+    return this.#state === "open" ? this.#openedAt + this.#config.reset_timeout_ms - t : 0;
+  }
+
   /** Asks to make a call: true lets it proceed (taking a probe slot when half-open), false fails fast. */
   tryAcquire(now?: number): boolean {
     if (this.#state === "closed") return true;
@@ -96,18 +113,18 @@ export class CircuitBreaker {
   }
 
   /** Records a successful call (a response whose status is not a failure status). */
-  onSuccess(): void {
+  onSuccess(epoch?: number): void {
     this.#successes++;
     if (this.#state === "closed") {
       this.#consecutiveFailures = 0;
-    } else if (this.#state === "half_open") {
+    } else if (this.#state === "half_open" && (epoch === undefined || epoch === this.#epoch)) {
       this.#returnSlot();
       if (++this.#probeSuccesses >= this.#config.success_threshold) this.#close();
     }
     // Open: a late answer to a call made before the circuit opened; it proves nothing about now.
   }
 
-  /** Records a failed call (connect error, timeout, or a failure status). */
+  /** Records a failed call (connect error, timeout, or a failure status); any failure reopens half-open. */
   onFailure(): void {
     this.#failures++;
     if (this.#state === "closed") {
@@ -119,8 +136,8 @@ export class CircuitBreaker {
   }
 
   /** Ends a call without a verdict (e.g. the client aborted): returns its probe slot, if it held one. */
-  release(): void {
-    if (this.#state === "half_open") this.#returnSlot();
+  release(epoch?: number): void {
+    if (this.#state === "half_open" && (epoch === undefined || epoch === this.#epoch)) this.#returnSlot();
   }
 
   /** Moves open → half-open once the cool-down is over, reclaims lost probe slots; returns the time used. */
@@ -130,10 +147,12 @@ export class CircuitBreaker {
     if (this.#state === "open") {
       if (t - this.#openedAt >= this.#config.reset_timeout_ms) {
         this.#state = "half_open";
+        this.#epoch++;
         this.#probeSuccesses = 0;
         this.#probesInFlight = 0;
       }
     } else if (this.#probesInFlight > 0 && t - this.#lastProbeAt >= this.#config.reset_timeout_ms) {
+      this.#epoch++;
       this.#probesInFlight = 0;
     }
     return t;
@@ -145,6 +164,7 @@ export class CircuitBreaker {
 
   #open(): void {
     this.#state = "open";
+    this.#epoch++;
     this.#openedAt = this.#now();
     this.#probesInFlight = 0;
     this.#probeSuccesses = 0;
@@ -152,6 +172,7 @@ export class CircuitBreaker {
 
   #close(): void {
     this.#state = "closed";
+    this.#epoch++;
     this.#consecutiveFailures = 0;
     this.#probesInFlight = 0;
     this.#probeSuccesses = 0;

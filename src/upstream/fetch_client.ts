@@ -75,6 +75,11 @@ async function sendWithFetch(
   } catch (err) {
     deadlines.stop(exchange);
     clientSignal?.removeEventListener("abort", exchange);
+    // A client that cuts its upload fails the fetch with a body read error, and Deno does not abort the
+    // request's signal for it: the failure is the client's, not to be held against the backend.
+    if (body instanceof ReadableStream && controller.signal.reason === undefined && readsClientBody(err)) {
+      throw new UpstreamError("aborted", "The client's request body ended early", true, { cause: err });
+    }
     throw toUpstreamError(target, controller.signal.reason, err, headTimeoutMs);
   }
   deadlines.stop(exchange);
@@ -91,6 +96,12 @@ async function sendWithFetch(
     }),
     { status: response.status, statusText: response.statusText, headers: response.headers },
   );
+}
+
+/** Deno's fetch error when the request body it streams could not be read (the client's side failed). */
+function readsClientBody(err: unknown): boolean {
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : "";
+  return /read request body/i.test(cause);
 }
 
 function fieldPairs(list: readonly string[]): [string, string][] {

@@ -17,12 +17,12 @@ export interface HashRing {
 }
 
 /**
- * 32-bit FNV-1a of the string's UTF-16 code units, followed by murmur3's fmix32 finalizer: FNV alone
- * scatters near-identical inputs ("10.0.0.1", "10.0.0.2") poorly across the ring.
+ * 32-bit FNV-1a of the string's UTF-16 code units from `start` on, followed by murmur3's fmix32
+ * finalizer: FNV alone scatters near-identical inputs ("10.0.0.1", "10.0.0.2") poorly across the ring.
  */
-export function hash32(input: string): number {
+export function hash32(input: string, start = 0): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < input.length; i++) {
+  for (let i = start; i < input.length; i++) {
     h ^= input.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }

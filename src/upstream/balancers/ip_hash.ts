@@ -21,7 +21,7 @@ export function ipHash(backends: readonly BackendState[], weights: readonly numb
       }
     }
     if (!any) return undefined;
-    const start = ringIndex(ring, hash32(clientIp));
+    const start = ringIndex(ring, hash32(clientIp, mappedIpv4Offset(clientIp)));
     let previous = -1;
     for (let i = 0; i < size; i++) {
       const owner = owners[(start + i) % size];
@@ -32,4 +32,17 @@ export function ipHash(backends: readonly BackendState[], weights: readonly numb
     }
     return undefined;
   };
+}
+
+/**
+ * Where the IPv4 address starts in an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, RFC 4291 §2.5.5.2),
+ * else 0. A dual-stack listener reports IPv4 peers in that form while X-Forwarded-For has the plain
+ * address; hashing only the IPv4 part keeps such a client on one backend either way, without a slice.
+ */
+function mappedIpv4Offset(ip: string): number {
+  if (ip.length < 14 || ip.charCodeAt(0) !== 58 || ip.charCodeAt(1) !== 58 || ip.charCodeAt(6) !== 58) {
+    return 0;
+  }
+  for (let i = 2; i < 6; i++) if ((ip.charCodeAt(i) | 0x20) !== 102) return 0; // "ffff", any case
+  return ip.indexOf(".", 7) > 7 ? 7 : 0;
 }

@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { configSchema } from "../../src/config/schema.ts";
+import { createGatewayMetrics } from "../../src/observe/gateway_metrics.ts";
+import { createLogger } from "../../src/observe/logger.ts";
+import { MetricsRegistry } from "../../src/observe/metrics_registry.ts";
+import { createJwksCache } from "../../src/policy/jwks_cache.ts";
+import { createMemoryRateLimitStore } from "../../src/policy/rate_limit_store.ts";
+import { createRequestHandler } from "../../src/runtime/request_handler.ts";
+import { buildSnapshot, type CompiledRoute, type Snapshot } from "../../src/runtime/snapshot.ts";
+import { BackendRegistry } from "../../src/upstream/backend_state.ts";
+import type { UpstreamClient } from "../../src/upstream/client.ts";
+
+Deno.test("a response stage that throws frees the backend's in-flight slot and cancels the upstream body", async () => {
+  const config = configSchema.parse({
+    version: 1,
+    routers: [{
+      external_path: "/x",
+      internal_path: "/x",
+      methods: ["GET"],
+      backends: [{ host: "http://127.0.0.1", port: 9 }],
+      load_balancing_strategy: "least_connections",
+    }],
+  });
+  const registry = new MetricsRegistry();
+  const metrics = createGatewayMetrics(registry);
+  const rateLimitStore = createMemoryRateLimitStore();
+  const jwks = createJwksCache();
+  const built = buildSnapshot(config, 1, {
+    registry: new BackendRegistry(),
+    metrics,
+    policy: { rateLimitStore, jwks, log: () => {} },
+  });
+  // The same snapshot, its route with a response stage that fails.
+  const failing = (): Response => {
+    throw new Error("stage failed");
+  };
+  const snapshot: Snapshot = {
+    ...built,
+    table: {
+      ...built.table,
+      match(method: string, path: string) {
+        const found = built.table.match(method, path);
+        if (found.kind !== "found") return found;
+        const route: CompiledRoute = { ...found.value, responseStages: [failing] };
+        return { ...found, value: route };
+      },
+    },
+  };
+  let cancelled = false;
+  const client: UpstreamClient = {
+    name: "http1",
+    ownsResponses: true,
+    send: () =>
+      Promise.resolve(
+        new Response(new ReadableStream({ cancel: () => void (cancelled = true) }), { status: 200 }),
+      ),
+    close() {},
+  };
+  const lines: string[] = [];
+  const handler = createRequestHandler({
+    snapshot: () => snapshot,
+    client,
+    metrics,
+    accessLog: undefined,
+    logger: createLogger({ level: "error", format: "json", write: (line) => lines.push(line) }),
+    draining: () => false,
+    startedAt: Date.now(),
+    renderMetrics: () => registry.render(),
+  });
+  try {
+    const info = {
+      remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 40000 },
+      completed: Promise.resolve(),
+    } as unknown as Deno.ServeHandlerInfo<Deno.NetAddr>;
+    const response = await handler(new Request("http://127.0.0.1:5900/x"), info);
+    assert.equal(response.status, 500);
+    await response.body?.cancel();
+    assert.equal(built.backends[0].inFlight, 0, "the backend's slot is free");
+    assert.ok(cancelled, "the upstream body was cancelled");
+    assert.ok(lines.some((line) => line.includes("stage failed")));
+  } finally {
+    rateLimitStore.dispose();
+    jwks.dispose();
+  }
+});
