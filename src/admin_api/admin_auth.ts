@@ -53,7 +53,7 @@ export class AdminAuth {
     address: string,
     queryToken?: string | null,
   ): Promise<AdminCaller> {
-    this.#checkOrigin(request);
+    this.checkOrigin(request);
     const token = this.#options.token();
     if (token === undefined) {
       if (!isLoopbackHost(this.#options.listenHost)) {
@@ -83,7 +83,11 @@ export class AdminAuth {
     return { id: await expected.id, address };
   }
 
-  #checkOrigin(request: Request): void {
+  /**
+   * Throws ApiError 403 unless the request has no Origin (not a browser, or a same-origin GET), names the
+   * listener itself, or is listed in `admin.allowed_origins`. Preflights are checked with this alone.
+   */
+  checkOrigin(request: Request): void {
     const origin = request.headers.get("origin");
     if (origin === null) return; // not a browser, or a same-origin GET
     const host = request.headers.get("host");

@@ -4,6 +4,7 @@
  */
 import type { Context, Hono } from "hono";
 import type { MetricsHistory } from "../observe/metrics_history.ts";
+import type { BuiltinState } from "../runtime/builtin_endpoints.ts";
 import type { ChangeApplied, ConfigStore } from "../runtime/config_store.ts";
 import type { Snapshot } from "../runtime/snapshot.ts";
 import type { AdminCaller } from "./admin_auth.ts";
@@ -28,6 +29,8 @@ export interface AdminDeps {
   readonly gateway: AdminGatewayView;
   readonly history: MetricsHistory;
   readonly sockets: MetricsSockets;
+  /** What `/health`, `/ready`, `/live` and `/metrics` read (the same endpoints as the gateway port). */
+  readonly builtin: BuiltinState;
 }
 
 /** Hono env: the authenticated caller travels as a binding. */

@@ -6,11 +6,11 @@
 import type { AdminConfig } from "../config/schema.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { MetricsHistory } from "../observe/metrics_history.ts";
-import { builtinResponse, type BuiltinState } from "../runtime/builtin_endpoints.ts";
 import type { ConfigStore } from "../runtime/config_store.ts";
 import { jsonResponse, refusalResponse } from "./api_error.ts";
 import { createAdminApp } from "./admin_app.ts";
 import { AdminAuth, isLoopbackHost } from "./admin_auth.ts";
+import { type AdminCors, adminCors, withHeaders } from "./admin_cors.ts";
 import type { AdminApp, AdminGatewayView } from "./admin_context.ts";
 import { MetricsSockets } from "./metrics_socket.ts";
 
@@ -62,9 +62,9 @@ export interface AdminServerOptions {
 export class AdminServer {
   readonly #options: AdminServerOptions;
   readonly #auth: AdminAuth;
+  readonly #cors: AdminCors;
   readonly #sockets: MetricsSockets;
   readonly #app: AdminApp;
-  readonly #builtin: BuiltinState;
   #server: Deno.HttpServer<Deno.NetAddr> | undefined;
 
   constructor(options: AdminServerOptions) {
@@ -75,16 +75,22 @@ export class AdminServer {
       allowedOrigins: () => store.config.admin.allowed_origins,
       listenHost: plan.host,
     });
+    this.#cors = adminCors({ allowedOrigins: () => store.config.admin.allowed_origins });
     this.#sockets = new MetricsSockets({ history: options.history });
     this.#app = createAdminApp(
-      { store, gateway, history: options.history, sockets: this.#sockets },
+      {
+        store,
+        gateway,
+        history: options.history,
+        sockets: this.#sockets,
+        builtin: {
+          startedAt: gateway.startedAt,
+          draining: () => gateway.draining,
+          renderMetrics: () => gateway.renderAllMetrics(),
+        },
+      },
       options.logger,
     );
-    this.#builtin = {
-      startedAt: gateway.startedAt,
-      draining: () => gateway.draining,
-      renderMetrics: () => gateway.renderAllMetrics(),
-    };
   }
 
   get addr(): Deno.NetAddr {
@@ -125,10 +131,19 @@ export class AdminServer {
 
   /** Answers one request (exposed for in-process tests). */
   async handle(request: Request, address: string): Promise<Response> {
+    return this.#finish(request, await this.#answer(request, address));
+  }
+
+  async #answer(request: Request, address: string): Promise<Response> {
     const url = new URL(request.url);
     const path = url.pathname;
     let caller;
     try {
+      // A preflight carries no token; it is answered on the Origin alone and the same for every path.
+      if (this.#cors.isPreflight(request)) {
+        this.#auth.checkOrigin(request);
+        return this.#cors.preflight(request);
+      }
       // Browsers cannot set headers on a WebSocket, so the stream also takes ?access_token= (RFC 6750 §2.3).
       caller = await this.#auth.check(
         request,
@@ -142,9 +157,20 @@ export class AdminServer {
       if (refusal) return refusal;
       throw err;
     }
-    const builtin = builtinResponse(request.method, path, this.#builtin);
-    if (builtin) return builtin;
     return await this.#app.fetch(request, { caller });
+  }
+
+  /**
+   * What every answer carries: `cache-control: no-store` (each one describes config or live state that a
+   * cache must not replay, and may carry a token-protected body) and the CORS headers. A WebSocket
+   * upgrade (101) is left alone.
+   */
+  #finish(request: Request, response: Response): Response {
+    if (response.status === 101) return response;
+    const stored = response.headers.has("cache-control")
+      ? response
+      : withHeaders(response, (headers) => headers.set("cache-control", "no-store"));
+    return this.#cors.decorate(request, stored);
   }
 
   /** Stops accepting, closes the metrics streams and waits for requests in flight. */

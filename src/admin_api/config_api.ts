@@ -121,10 +121,16 @@ export function mountConfigApi(app: AdminApp, deps: AdminDeps): void {
         edit(draft);
         return restoreRedacted(draft, store.document);
       }, { who: who(c), action: `config.${section}`, ifMatch: c.req.header("if-match") });
+      const kept = change.kept ?? [];
+      const notes = [
+        ...(change.note ? [change.note] : []),
+        ...(kept.length > 0 ? [`kept ${kept.join(", ")}: not in the body; send null to reset`] : []),
+      ];
       return jsonWithEtag(c, 200, {
         success: true,
-        message: appliedMessage(change.what, result) + (change.note ? ` (${change.note})` : ""),
+        message: appliedMessage(change.what, result) + notes.map((note) => ` (${note})`).join(""),
         ...appliedFields(result),
+        kept,
       }, result.version);
     });
   }

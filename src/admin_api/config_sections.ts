@@ -5,24 +5,58 @@
  */
 import type { ConfigEdit } from "../runtime/config_store.ts";
 import { ApiError } from "./api_error.ts";
+import { isIgnoredKey } from "./document_edits.ts";
 import { isEnvPlaceholder, REDACTED } from "./redact_secrets.ts";
 
 /** The section names in the URL. */
 export const SECTION_NAMES = ["jwt", "rate-limit", "cors", "server", "metrics", "ai"] as const;
 export type SectionName = typeof SECTION_NAMES[number];
 
-/** An edit to apply (none when the body asks for what is already true), what it is, and caveats. */
+/**
+ * An edit to apply (none when the body asks for what is already true), what it is, and caveats. `kept`
+ * lists, once the edit ran, the settings it carried over because the body left them out.
+ */
 export interface SectionChange {
   readonly edit: ConfigEdit | undefined;
   readonly what: string;
   readonly note?: string;
+  readonly kept?: readonly string[];
 }
 
 type Obj = Record<string, unknown>;
+type MergedSection = "jwt" | "rate-limit" | "cors" | "ai";
 
 function isObject(value: unknown): value is Obj {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
+
+/**
+ * The keys each section endpoint sets as kairos-rs did: kairos-rs replaced the whole struct, so one of
+ * these left out of the body is reset to its default. Every other key (Kairos-only settings such as
+ * `jwt.require_exp` or `cors.max_age`, `_comment`s) keeps its value unless the body sets it or sends
+ * `null`. A kairos-rs client cannot send what it does not know, so it never loses those. Every rate-limit
+ * setting is a kairos-rs one in some spelling (window_duration, window_ms, requests_per_second…), so that
+ * section is replaced whole; `ai.api_key` is a kairos-rs field its clients never receive (skip_serializing)
+ * and kairos-rs's save erased from the file, so it is kept too.
+ */
+const KAIROS_RS_KEYS: Record<MergedSection, readonly string[] | "all"> = {
+  jwt: ["secret", "issuer", "audience", "required_claims"],
+  "rate-limit": "all",
+  cors: ["allowed_origins", "allowed_methods", "allowed_headers", "allow_credentials"],
+  ai: ["provider", "model"],
+};
+
+/** Spellings of one setting: a body setting one of them replaces the stored others. */
+const SPELLINGS: Partial<Record<MergedSection, readonly (readonly string[])[]>> = {
+  jwt: [["algorithms", "algorithm"]], // the gateway README's `"algorithm": "HS256"`
+};
+
+const CONFIG_KEYS: Record<MergedSection, string> = {
+  jwt: "jwt",
+  "rate-limit": "rate_limit",
+  cors: "cors",
+  ai: "ai",
+};
 
 /** Builds the change for `section` from a kairos-rs (or canonical) body; throws ApiError 400. */
 export function sectionChange(section: SectionName, body: unknown): SectionChange {
@@ -30,27 +64,16 @@ export function sectionChange(section: SectionName, body: unknown): SectionChang
   switch (section) {
     case "jwt":
       checkNewJwtSecret(body.secret);
-      return {
-        edit: (draft) => {
-          delete draft.jwt_secret; // the README dialect's spelling of the same secret
-          draft.jwt = body;
-        },
-        what: "JWT configuration updated",
-      };
+      return merged(section, body, "JWT configuration updated", (draft) => {
+        delete draft.jwt_secret; // the README dialect's spelling of the same secret
+      });
     case "rate-limit":
-      return { edit: replace("rate_limit", body), what: "Rate limit configuration updated" };
+      return merged(section, body, "Rate limit configuration updated");
     case "cors":
-      return { edit: replace("cors", body), what: "CORS configuration updated" };
+      return merged(section, body, "CORS configuration updated");
     case "ai":
       return {
-        edit: (draft) => {
-          // kairos-rs clients never send api_key (it is skip_serializing there) and kairos-rs's save then
-          // erased it from the file: a body without one keeps the stored key.
-          const before = draft.ai;
-          const keep = isObject(before) && before.api_key !== undefined && !("api_key" in body);
-          draft.ai = keep ? { ...body, api_key: before.api_key } : body;
-        },
-        what: "AI configuration updated",
+        ...merged(section, body, "AI configuration updated"),
         note: "stored in the config; Kairos does not call LLM providers",
       };
     case "server":
@@ -58,6 +81,60 @@ export function sectionChange(section: SectionName, body: unknown): SectionChang
     case "metrics":
       return metricsChange(body);
   }
+}
+
+/** The change that sets `section` from `body` by the rule of KAIROS_RS_KEYS. */
+function merged(
+  section: MergedSection,
+  body: Obj,
+  what: string,
+  before?: (draft: Obj) => void,
+): SectionChange {
+  const key = CONFIG_KEYS[section];
+  const kept: string[] = [];
+  return {
+    edit: (draft) => {
+      before?.(draft);
+      kept.length = 0;
+      draft[key] = mergeSection(section, draft[key], body, (k) => kept.push(`${key}.${k}`));
+    },
+    what,
+    kept,
+  };
+}
+
+/**
+ * `body` over the stored section: stored keys stay in their place, keys the body sets or resets take
+ * theirs; a `null` for a key kairos-rs does not have removes it (null means "absent" to kairos-rs's serde,
+ * and a body key that is absent would be kept).
+ */
+function mergeSection(
+  section: MergedSection,
+  stored: unknown,
+  body: Obj,
+  onKept: (key: string) => void,
+): Obj {
+  const replaced = KAIROS_RS_KEYS[section];
+  const isKairosRs = (key: string) => replaced === "all" ? !isIgnoredKey(key) : replaced.includes(key);
+  const spellings = SPELLINGS[section] ?? [];
+  const inBody = (key: string) =>
+    (spellings.find((names) => names.includes(key)) ?? [key]).some((name) => Object.hasOwn(body, name));
+  const out: Obj = {};
+  // defineProperty: a JSON body's own `__proto__` key stays a key (and fails validation as unknown).
+  const set = (key: string, value: unknown) =>
+    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  for (const [key, value] of Object.entries(isObject(stored) ? stored : {})) {
+    if (Object.hasOwn(body, key)) set(key, body[key]);
+    else if (!isKairosRs(key) && !inBody(key)) {
+      set(key, value);
+      if (!isIgnoredKey(key)) onKept(key);
+    }
+  }
+  for (const [key, value] of Object.entries(body)) {
+    if (!Object.hasOwn(out, key)) set(key, value);
+    if (value === null && !isKairosRs(key)) delete out[key];
+  }
+  return out;
 }
 
 const DEFAULT_JWT_SECRET = "please-change-this-secret";
@@ -75,12 +152,6 @@ function checkNewJwtSecret(secret: unknown): void {
   if (new TextEncoder().encode(secret).length < MIN_JWT_SECRET_BYTES) {
     throw new ApiError(400, "JWT secret should be at least 32 characters for security");
   }
-}
-
-function replace(key: string, body: Obj): ConfigEdit {
-  return (draft) => {
-    draft[key] = body;
-  };
 }
 
 /** kairos-rs's `{host, port, workers, keep_alive}` merged into `server`; the listener is bound and the

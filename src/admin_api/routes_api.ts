@@ -13,7 +13,6 @@ import {
   type AdminDeps,
   appliedFields,
   appliedMessage,
-  etag,
   jsonWithEtag,
   who,
 } from "./admin_context.ts";
@@ -24,6 +23,8 @@ import { readBody } from "./request_body.ts";
 type Obj = Record<string, unknown>;
 
 const PREFIX = "/api/routes";
+// `/api/routes/` names the route `/`; a bare `/api/routes` is the collection (Hono's `/*` would match both).
+const ONE_ROUTE = `${PREFIX}/:tail{.*}`;
 
 function isObject(value: unknown): value is Obj {
   return value !== null && typeof value === "object" && !Array.isArray(value);
@@ -73,7 +74,7 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
     });
   });
 
-  app.get(`${PREFIX}/*`, (c) => {
+  app.get(ONE_ROUTE, (c) => {
     const path = routePath(c);
     const route = store.config.routers.find((r) => r.external_path === path);
     if (!route) throw new ApiError(404, `Route not found: ${path}`);
@@ -111,10 +112,11 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
       message: appliedMessage("Route created", result),
       route: redactSecrets(applied),
       ...appliedFields(result),
+      warnings: relative(result.warnings, at),
     }, result.version);
   });
 
-  app.put(`${PREFIX}/*`, async (c) => {
+  app.put(ONE_ROUTE, async (c) => {
     const path = routePath(c);
     const route = (await readBody(c.req.raw)).value;
     if (!isObject(route)) throw new ApiError(400, "Route validation failed: expected a JSON object");
@@ -138,10 +140,11 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
       message: appliedMessage("Route updated", result),
       route: redactSecrets(applied),
       ...appliedFields(result),
+      warnings: relative(result.warnings, index),
     }, result.version);
   });
 
-  app.delete(`${PREFIX}/*`, async (c) => {
+  app.delete(ONE_ROUTE, async (c) => {
     const path = routePath(c);
     if (indexOf(path) < 0) throw new ApiError(404, `Route not found: ${path}`);
     const result = await store.update((draft) => {
@@ -149,12 +152,11 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
       if (index < 0) throw new ConfigChangeError(404, `Route not found: ${path}`);
       routesOf(draft).splice(index, 1);
     }, { who: who(c), action: "route.delete", target: path, ifMatch: c.req.header("if-match") });
-    return c.json(
-      { success: true, message: appliedMessage("Route deleted", result), ...appliedFields(result) },
+    return jsonWithEtag(
+      c,
       200,
-      {
-        etag: etag(result.version),
-      },
+      { success: true, message: appliedMessage("Route deleted", result), ...appliedFields(result) },
+      result.version,
     );
   });
 }
@@ -170,7 +172,8 @@ function routePath(c: AdminContext): string {
 }
 
 /**
- * Words a refused route change like kairos-rs ("Route validation failed: …"), paths relative to the route.
+ * Words a refused route change like kairos-rs ("Route validation failed: …"), paths relative to the route
+ * (the replies' warnings are made relative the same way).
  * `index` is read after the change ran: where the route was in the document the store validated.
  */
 async function routeChange<T>(index: () => number, change: Promise<T>): Promise<T> {
