@@ -47,7 +47,17 @@ const COLOR: Readonly<Record<LogLevel, string>> = {
 };
 const RESET = "\x1b[0m";
 const RESERVED = new Set(["time", "level", "msg"]);
-const BARE_VALUE = /^[^\s"=\\]+$/;
+// Controls (C0, DEL, C1) are never printed raw: an ESC or CSI in a logged value could drive the terminal.
+const BARE_VALUE = /^[^\s"=\\\p{Cc}]+$/u;
+const UNESCAPED_CONTROL = /[\x7f-\x9f]/g;
+// A message or key with a control is quoted: a raw line feed would forge a log line.
+const CONTROL = /\p{Cc}/u;
+// A longer string field is cut, and a longer line keeps only its message: journald (LineMax 48K) and
+// other collectors split long lines, which breaks the JSON, and a huge write holds the event loop.
+const MAX_STRING_CHARS = 8192;
+const MAX_LINE_CHARS = 48 * 1024;
+// Error causes are followed this deep at most (a cause may be the error itself).
+const MAX_CAUSE_DEPTH = 8;
 const encoder = new TextEncoder();
 
 function noop(): void {}
@@ -59,13 +69,18 @@ export function createLogger(options: LoggerOptions): Logger {
   const threshold = RANK[options.level];
   const make = (level: LogLevel): LogFn => {
     if (RANK[level] < threshold) return noop;
+    // Logging never fails its caller: a sink error (EPIPE once stderr's reader is gone) drops the line.
     if (options.format === "json") {
       return function logJson(msg, fields) {
-        write(jsonLine(level, msg, fields));
+        try {
+          write(jsonLine(level, msg, fields));
+        } catch { /* dropped */ }
       };
     }
     return function logPretty(msg, fields) {
-      write(prettyLine(level, msg, fields, color));
+      try {
+        write(prettyLine(level, msg, fields, color));
+      } catch { /* dropped */ }
     };
   };
   return {
@@ -147,18 +162,62 @@ function jsonLine(level: LogLevel, msg: string, fields: Record<string, unknown> 
   if (fields !== undefined) {
     for (const key in fields) if (!RESERVED.has(key)) record[key] = fields[key];
   }
+  let line: string;
   try {
-    return JSON.stringify(record, jsonReplacer);
-  } catch (err) {
-    // A circular field must not lose the message.
-    return JSON.stringify({ time: record.time, level, msg, log_error: String(err) });
+    line = JSON.stringify(record, jsonReplacer);
+  } catch {
+    // A circular field: only now pay for tracking ancestors, so the other fields are kept.
+    try {
+      line = JSON.stringify(record, acyclicReplacer());
+    } catch (err) {
+      return JSON.stringify({ time: record.time, level, msg: truncate(msg), log_error: String(err) });
+    }
   }
+  if (line.length <= MAX_LINE_CHARS) return line;
+  return JSON.stringify({
+    time: record.time,
+    level,
+    msg: truncate(msg),
+    log_error: `fields dropped: the line was ${line.length} characters (limit ${MAX_LINE_CHARS})`,
+  });
 }
 
 function jsonReplacer(_key: string, value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message };
+  if (typeof value === "string") return truncate(value);
+  if (value instanceof Error) return errorJson(value, 0);
   if (typeof value === "bigint") return value.toString();
   return value;
+}
+
+/** `jsonReplacer` that writes "[Circular]" for an object met again inside itself. */
+function acyclicReplacer(): (this: unknown, key: string, value: unknown) => unknown {
+  const ancestors: unknown[] = [];
+  return function (this: unknown, key: string, value: unknown): unknown {
+    const replaced = jsonReplacer(key, value);
+    if (typeof replaced !== "object" || replaced === null) return replaced;
+    // `this` holds `value`: every object entered after it has been left.
+    while (ancestors.length > 0 && ancestors[ancestors.length - 1] !== this) ancestors.pop();
+    if (ancestors.includes(value)) return "[Circular]";
+    ancestors.push(replaced);
+    return replaced;
+  };
+}
+
+/** An error's name, message and cause chain (an Error's own fields are not enumerable). */
+function errorJson(err: Error, depth: number): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: err.name, message: err.message };
+  const cause = err.cause;
+  if (cause instanceof Error) {
+    out.cause = depth < MAX_CAUSE_DEPTH ? errorJson(cause, depth + 1) : "[cause chain truncated]";
+  } else if (cause !== undefined) {
+    out.cause = cause;
+  }
+  return out;
+}
+
+function truncate(text: string): string {
+  if (text.length <= MAX_STRING_CHARS) return text;
+  return `${text.slice(0, MAX_STRING_CHARS)}…[${text.length - MAX_STRING_CHARS} more characters]`;
 }
 
 function prettyLine(
@@ -170,28 +229,41 @@ function prettyLine(
   const d = new Date();
   const time = `${pad(d.getHours(), 2)}:${pad(d.getMinutes(), 2)}:${pad(d.getSeconds(), 2)}.` +
     pad(d.getMilliseconds(), 3);
+  const text = CONTROL.test(msg) ? quote(msg) : truncate(msg);
   let line = color
-    ? `${time} ${COLOR[level]}${LABEL[level]}${RESET} ${msg}`
-    : `${time} ${LABEL[level]} ${msg}`;
+    ? `${time} ${COLOR[level]}${LABEL[level]}${RESET} ${text}`
+    : `${time} ${LABEL[level]} ${text}`;
   if (fields !== undefined) {
     for (const key in fields) {
-      const text = prettyValue(fields[key]);
-      line += color ? ` \x1b[2m${key}=\x1b[22m${text}` : ` ${key}=${text}`;
+      const name = BARE_VALUE.test(key) ? key : quote(key);
+      const value = prettyValue(fields[key]);
+      line += color ? ` \x1b[2m${name}=\x1b[22m${value}` : ` ${name}=${value}`;
     }
   }
   return line;
 }
 
 function prettyValue(value: unknown): string {
-  if (typeof value === "string") return BARE_VALUE.test(value) ? value : JSON.stringify(value);
-  if (value instanceof Error) return JSON.stringify(value.message);
+  if (typeof value === "string") {
+    return BARE_VALUE.test(value) && value.length <= MAX_STRING_CHARS ? value : quote(value);
+  }
+  if (value instanceof Error) return quote(value.message);
   if (typeof value === "bigint") return value.toString();
   if (value === undefined) return "undefined";
   try {
-    return JSON.stringify(value, jsonReplacer) ?? String(value);
+    return (JSON.stringify(value, jsonReplacer) ?? String(value)).replace(UNESCAPED_CONTROL, escapeControl);
   } catch {
     return String(value);
   }
+}
+
+/** A JSON string literal, with DEL and C1 controls escaped too (JSON.stringify leaves them raw). */
+function quote(text: string): string {
+  return JSON.stringify(truncate(text)).replace(UNESCAPED_CONTROL, escapeControl);
+}
+
+function escapeControl(c: string): string {
+  return `\\u00${c.charCodeAt(0).toString(16)}`;
 }
 
 function pad(n: number, width: number): string {

@@ -3,6 +3,7 @@
  * `worker` label, and each family keeps one HELP/TYPE header with all workers' samples under it (the
  * text format wants a family's samples together). Counters stay per worker; `sum by (…)` adds them up.
  */
+import { escapeLabelValue } from "./metrics_registry.ts";
 
 /** One worker's `/metrics` text. */
 export interface WorkerMetrics {
@@ -13,6 +14,7 @@ export interface WorkerMetrics {
 interface Family {
   readonly header: string[];
   readonly samples: string[];
+  type?: string;
 }
 
 /** The merged text; families appear in the order the workers first mention them. */
@@ -20,23 +22,32 @@ export function mergeWorkerMetrics(sources: readonly WorkerMetrics[]): string {
   const families = new Map<string, Family>();
   const loose: string[] = [];
   for (const { worker, text } of sources) {
-    const label = `worker="${worker.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
-    let current: Family | undefined;
+    const label = `worker="${escapeLabelValue(worker)}"`;
+    // Families this worker types otherwise than the first worker did: one family has one TYPE, so
+    // their samples are left out (null below) rather than printed under the wrong one.
+    const conflicting = new Set<string>();
+    let current: Family | null | undefined;
     for (const line of text.split("\n")) {
       if (line === "") continue;
-      const meta = /^# (HELP|TYPE) (\S+)/.exec(line);
+      const meta = /^# (HELP|TYPE) (\S+)(?: (.*))?/.exec(line);
       if (meta) {
         const name = meta[2];
         let family = families.get(name);
-        if (!family) families.set(name, family = { header: [], samples: [] });
-        // The first worker's header is kept; later workers repeat the same text.
-        if (family.header.length < 2 && !family.header.some((h) => h.startsWith(`# ${meta[1]} `))) {
-          family.header.push(line);
+        if (meta[1] === "TYPE" && family?.type !== undefined && family.type !== meta[3]) {
+          conflicting.add(name);
         }
+        if (conflicting.has(name)) {
+          current = null;
+          continue;
+        }
+        if (!family) families.set(name, family = { header: [], samples: [] });
+        if (meta[1] === "TYPE") family.type ??= meta[3];
+        // The first worker's header is kept; later workers repeat the same text.
+        if (!family.header.some((h) => h.startsWith(`# ${meta[1]} `))) family.header.push(line);
         current = family;
         continue;
       }
-      if (line.startsWith("#")) continue;
+      if (line.startsWith("#") || current === null) continue;
       (current?.samples ?? loose).push(withLabel(line, label));
     }
   }

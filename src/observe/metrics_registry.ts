@@ -56,6 +56,8 @@ export class HistogramChild {
     this.counts = new Array<number>(bounds.length + 1).fill(0);
   }
   observe(v: number): void {
+    // NaN falls in no bucket and would turn `_sum` into NaN for good.
+    if (v !== v) return;
     const bounds = this.bounds;
     let i = 0;
     while (i < bounds.length && v > bounds[i]) i++;
@@ -131,6 +133,11 @@ export class MetricFamily<C extends Child> {
     return removed;
   }
 
+  /** Whether `child` is still one of this family's children (not dropped by `remove`). */
+  has(child: C): boolean {
+    return this.#children.get(JSON.stringify(child.labelValues)) === child;
+  }
+
   /** The current children, in creation order. */
   children(): IterableIterator<C> {
     return this.#children.values();
@@ -148,6 +155,8 @@ interface FnFamily {
 /** The set of metric families rendered by one `/metrics` endpoint. */
 export class MetricsRegistry {
   readonly #families = new Map<string, MetricFamily<Child> | FnFamily>();
+  /** Every sample name rendered, histogram suffixes included, so no two families print the same series. */
+  readonly #sampleNames = new Set<string>();
 
   /** Registers a counter family. */
   counter(name: string, help: string, labelNames: readonly string[] = []): MetricFamily<CounterChild> {
@@ -218,10 +227,17 @@ export class MetricsRegistry {
   }
 
   #add<F extends MetricFamily<Child> | FnFamily>(family: F): F {
-    if (this.#families.has(family.name)) {
-      throw new TypeError(`Cannot register metric "${family.name}" as the name is taken`);
+    const name = family.name;
+    const samples = family.type === "histogram" ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [];
+    for (const taken of [name, ...samples]) {
+      if (this.#sampleNames.has(taken)) {
+        const what = taken === name ? "the name" : `its series name "${taken}"`;
+        throw new TypeError(`Cannot register metric "${name}" as ${what} is taken`);
+      }
     }
-    this.#families.set(family.name, family);
+    this.#families.set(name, family);
+    this.#sampleNames.add(name);
+    for (const sample of samples) this.#sampleNames.add(sample);
     return family;
   }
 }

@@ -1,6 +1,6 @@
 /** Per-route metric recording for the gateway: children resolved once, at snapshot build. */
 import type { GatewayMetrics } from "./gateway_metrics.ts";
-import type { CounterChild, HistogramChild } from "./metrics_registry.ts";
+import { CounterChild, type HistogramChild, type MetricFamily } from "./metrics_registry.ts";
 
 const STATUS_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
 // Methods outside this list share one label value, so clients cannot grow the series set at will.
@@ -78,7 +78,7 @@ export class RouteRecorder {
   authFailure(reason: string): void {
     let child = this.#authFailures.get(reason);
     if (child === undefined) {
-      child = this.#m.families.authFailures.labels(this.#routeId, reason);
+      child = this.#counter(this.#m.families.authFailures, reason);
       this.#authFailures.set(reason, child);
     }
     child.inc();
@@ -90,8 +90,16 @@ export class RouteRecorder {
     const cached = this.#byMethod.get(label);
     if (cached !== undefined) return cached;
     const family = this.#m.families.httpRequests;
-    const children = STATUS_CLASSES.map((c) => family.labels(this.#routeId, label, c));
+    const children = STATUS_CLASSES.map((c) => this.#counter(family, label, c));
     this.#byMethod.set(label, children);
     return children;
+  }
+
+  /** This route's child of `family`, or a detached one once a reload removed the route's series. */
+  #counter(family: MetricFamily<CounterChild>, ...values: string[]): CounterChild {
+    const labels = [this.#routeId, ...values];
+    // A request finishing on the old snapshot must not bring a removed route's series back for good.
+    if (this.#m.families.httpDuration.has(this.#duration)) return family.labels(...labels);
+    return new CounterChild(labels, "");
   }
 }
