@@ -57,12 +57,15 @@ export function mountMetricsApi(app: AdminApp, deps: AdminDeps): void {
   });
 }
 
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
 function timeParam(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === "") return fallback;
   // An unencoded `+00:00` offset arrives as a space (form encoding).
   value = value.replaceAll(" ", "+");
-  // RFC 3339 date-time (what kairos-rs's chrono parser takes); a bare date or other forms are refused.
-  const ms = /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : NaN;
+  // RFC 3339 date-time with its offset (what kairos-rs's chrono parser takes): without one, Date.parse would
+  // read local time. A bare date or other forms are refused.
+  const ms = RFC3339.test(value) ? Date.parse(value) : NaN;
   if (Number.isNaN(ms)) {
     throw new ApiError(
       400,

@@ -69,6 +69,8 @@ export class GatewayMetrics {
   };
   readonly #routes = new Map<string, RouteRecorder>();
   readonly #backends = new Map<string, BackendRecorder>();
+  // Backends a reload removed, with the unexported recorder handed to requests still running on them.
+  readonly #retired = new Map<string, BackendRecorder | undefined>();
 
   constructor(r: MetricsRegistry) {
     this.requests = r.counter("kairos_requests_total", "Total number of HTTP requests").labels();
@@ -222,14 +224,29 @@ export class GatewayMetrics {
     return rec;
   }
 
-  /** The recorder for a backend key such as `http://127.0.0.1:9101` (cached). */
+  /**
+   * The recorder for a backend key such as `http://127.0.0.1:9101` (cached). For a backend a reload removed,
+   * one whose series are not exported: a request still running on the old config must not bring them back.
+   */
   backendRecorder(key: string): BackendRecorder {
     let rec = this.#backends.get(key);
     if (rec === undefined) {
+      rec = this.#retired.get(key);
+      if (rec !== undefined) return rec;
       rec = new BackendRecorder(this, key);
-      this.#backends.set(key, rec);
+      if (this.#retired.has(key)) {
+        this.#removeBackendSeries(key);
+        this.#retired.set(key, rec);
+      } else {
+        this.#backends.set(key, rec);
+      }
     }
     return rec;
+  }
+
+  /** Backends a new config uses: recorded and exported again if an earlier reload had removed them. */
+  reviveBackends(keys: Iterable<string>): void {
+    for (const key of keys) this.#retired.delete(key);
   }
 
   /** Drops a route's series (after a reload removed it). */
@@ -245,9 +262,14 @@ export class GatewayMetrics {
     f.authFailures.remove({ route: routeId });
   }
 
-  /** Drops a backend's series (after a reload removed it). */
+  /** Drops a backend's series (after a reload removed it) until `reviveBackends()` names it again. */
   removeBackend(key: string): void {
     this.#backends.delete(key);
+    this.#retired.set(key, undefined);
+    this.#removeBackendSeries(key);
+  }
+
+  #removeBackendSeries(key: string): void {
     const f = this.families;
     for (const family of [f.breakerState, f.breakerFailures, f.breakerSuccesses]) {
       family.remove({ service: key });

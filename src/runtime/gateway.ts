@@ -196,6 +196,11 @@ export class Gateway {
     this.#updateHealthChecks();
     const kept = new Set(snapshot.routes.map((r) => r.id));
     for (const route of previous.routes) if (!kept.has(route.id)) this.metrics.removeRoute(route.id);
+    const live = new Set(snapshot.backends.map((b) => b.key));
+    this.metrics.reviveBackends(live);
+    for (const backend of previous.backends) {
+      if (!live.has(backend.key)) this.metrics.removeBackend(backend.key);
+    }
     this.metrics.configReload("success");
     this.logger.info("config reloaded", { version: snapshot.version, routes: snapshot.routes.length });
     return { ok: true, version: snapshot.version, changed: true, errors: [] };

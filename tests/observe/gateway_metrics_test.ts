@@ -99,3 +99,21 @@ Deno.test("removeBackend() and removeRoute() drop their series", () => {
   assert.ok(!text.includes('route="/gone"'));
   assert.equal(sample(text, "kairos_requests_total"), 1, "unlabelled totals keep counting");
 });
+
+Deno.test("a removed backend's series stay gone while old requests finish, and come back when a config uses it again", () => {
+  const { registry, metrics } = setup();
+  const key = "http://127.0.0.1:9101";
+  metrics.backendRecorder(key).attempt("response");
+  metrics.removeBackend(key);
+  // A request still running on the old config records a timeout against it.
+  metrics.backendRecorder(key).attempt("timeout");
+  metrics.backendRecorder(key).up.set(0);
+  let text = registry.render();
+  assert.ok(!text.includes("9101"), "no series of the removed backend");
+  assert.equal(sample(text, "kairos_timeout_errors_total"), 1, "the global total still counts it");
+  metrics.reviveBackends([key]);
+  metrics.backendRecorder(key).attempt("response");
+  text = registry.render();
+  assert.equal(sample(text, `kairos_upstream_attempts_total{backend="${key}",outcome="response"}`), 1);
+  assert.equal(sample(text, `kairos_backend_up{backend="${key}"}`), 1);
+});
