@@ -1,7 +1,9 @@
 /**
  * IP addresses and CIDR blocks for `trusted_proxies` and `ip_filter`: strict parsing (RFC 4291 §2.2 text
- * forms for IPv6, dotted quads for IPv4) and prefix containment. IPv4-mapped IPv6 (`::ffff:1.2.3.4`,
- * RFC 4291 §2.5.5.2) is treated as the IPv4 address it carries, so a dual-stack listener still matches.
+ * forms for IPv6, dotted quads for IPv4) and prefix containment. Families are kept apart as nginx keeps
+ * them (`ngx_cidr_match`): an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, RFC 4291 §2.5.5.2) is the IPv4
+ * client it carries, so a dual-stack listener still matches IPv4 blocks, and an IPv6 block matches IPv4
+ * clients only when it is written inside `::ffff:0:0/96` (`::/0` is every IPv6 client, no IPv4 one).
  */
 
 /** A parsed block: network bytes (host bits cleared) and prefix length. A bare address has a full prefix. */
@@ -38,20 +40,36 @@ export function parseCidr(text: string): Cidr | undefined {
   return { family: ip.family, bytes, prefix };
 }
 
-/** True when `ip` (a string or parsed address) lies inside `cidr`; an invalid address is never inside. */
+/**
+ * True when `ip` (a string or parsed address) lies inside `cidr`; an invalid address is never inside.
+ * IPv4 clients (mapped ones included) match IPv4 blocks and IPv4-mapped IPv6 blocks only.
+ */
 export function cidrContains(cidr: Cidr, ip: string | IpAddress): boolean {
-  let address = typeof ip === "string" ? parseIp(ip) : ip;
+  const address = typeof ip === "string" ? parseIp(ip) : ip;
   if (!address) return false;
-  if (address.family !== cidr.family) {
-    address = cidr.family === 4 ? unmapIpv4(address) : mapIpv4(address);
-    if (!address) return false;
-  }
-  const full = cidr.prefix >> 3;
-  for (let i = 0; i < full; i++) if (address.bytes[i] !== cidr.bytes[i]) return false;
-  const rest = cidr.prefix & 7;
+  const bytes = address.bytes;
+  // Where the client's IPv4 address starts in `bytes`; -1 for a (non-mapped) IPv6 client.
+  const v4 = address.family === 4 ? 0 : isIpv4Mapped(bytes) ? 12 : -1;
+  if (cidr.family === 4) return v4 >= 0 && prefixEqual(bytes, v4, cidr.bytes, 0, cidr.prefix);
+  if (v4 < 0) return prefixEqual(bytes, 0, cidr.bytes, 0, cidr.prefix);
+  return cidr.prefix >= 96 && isIpv4Mapped(cidr.bytes) &&
+    prefixEqual(bytes, v4, cidr.bytes, 12, cidr.prefix - 96);
+}
+
+/** True when the first `bits` bits of `a` from byte `aStart` equal those of `b` from byte `bStart`. */
+function prefixEqual(a: Uint8Array, aStart: number, b: Uint8Array, bStart: number, bits: number): boolean {
+  const full = bits >> 3;
+  for (let i = 0; i < full; i++) if (a[aStart + i] !== b[bStart + i]) return false;
+  const rest = bits & 7;
   if (rest === 0) return true;
   const mask = (0xff << (8 - rest)) & 0xff;
-  return (address.bytes[full] & mask) === cidr.bytes[full];
+  return (a[aStart + full] & mask) === (b[bStart + full] & mask);
+}
+
+/** True for the 16 bytes of `::ffff:a.b.c.d` (the first 96 bits are `::ffff`). */
+function isIpv4Mapped(b: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
+  return b[10] === 0xff && b[11] === 0xff;
 }
 
 function parseIpv4(text: string): Uint8Array | undefined {
@@ -102,19 +120,4 @@ function parseGroups(text: string, allowIpv4Tail: boolean): number[] | undefined
 function writeGroup(bytes: Uint8Array, index: number, group: number): void {
   bytes[index * 2] = group >> 8;
   bytes[index * 2 + 1] = group & 0xff;
-}
-
-function mapIpv4(address: IpAddress): IpAddress {
-  const bytes = new Uint8Array(16);
-  bytes[10] = 0xff;
-  bytes[11] = 0xff;
-  bytes.set(address.bytes, 12);
-  return { family: 6, bytes };
-}
-
-function unmapIpv4(address: IpAddress): IpAddress | undefined {
-  const b = address.bytes;
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) return undefined;
-  if (b[10] !== 0xff || b[11] !== 0xff) return undefined;
-  return { family: 4, bytes: b.slice(12) };
 }

@@ -1,7 +1,9 @@
 /**
  * Checks that span fields, run on a schema-valid config: JWT presence, backend hosts per protocol,
- * path templates, duplicate routes, retry backoff order, IP/CIDR lists and transformation regexes.
- * Messages follow kairos-rs wording where it has one (`config/validation.rs`, `Settings::validate`).
+ * path templates, duplicate routes, retry backoff order, IP/CIDR lists, transformation regexes and the
+ * admin origins. Messages follow kairos-rs wording where it has one (`config/validation.rs`,
+ * `Settings::validate`). The one value a check rewrites (before the config is frozen) is an
+ * `admin.allowed_origins` entry, put in the spelling browsers send, with a warning.
  */
 import { compileTemplate, hasTraversal, parsePathPattern, patternShape } from "../routing/path_template.ts";
 import type { Config, HttpMethod, RouteConfig } from "./schema.ts";
@@ -20,6 +22,7 @@ export function crossCheckConfig(config: Config): ProblemLists {
   checkJwt(config, sink);
   checkAddressList(config.trusted_proxies, ["trusted_proxies"], sink);
   checkIpFilter(config.ip_filter, ["ip_filter"], sink);
+  checkAdminOrigins(config.admin.allowed_origins, ["admin", "allowed_origins"], sink);
   if (config.rate_limit?.enable_redis) redisWarning(["rate_limit", "enable_redis"], sink);
   const seen = new Map<string, { index: number; methods: readonly HttpMethod[] }[]>();
   config.routers.forEach((route, i) => {
@@ -181,6 +184,48 @@ function checkAddressList(list: readonly string[], path: PathSegments, sink: Pro
       );
     }
   });
+}
+
+// An origin as a browser serializes it in `Origin` (RFC 6454 §6.2): scheme, host and a non-default port.
+const ORIGIN = /^([a-z][a-z0-9+.-]*):\/\/(\[[0-9a-f:.]+\]|[a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::(\d{1,5}))?$/;
+const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443, ws: 80, wss: 443 };
+const ORIGIN_EXAMPLE = 'an origin like "https://admin.example.com" (scheme://host[:port], nothing after it)';
+
+/**
+ * The admin listener compares `Origin` with each entry exactly, so an entry spelled otherwise would never
+ * match: a trailing slash, upper case or the default port is rewritten (warning); `*` and anything that
+ * is not an origin is an error.
+ */
+function checkAdminOrigins(origins: string[], path: PathSegments, sink: ProblemLists): void {
+  origins.forEach((entry, i) => {
+    const origin = canonicalOrigin(entry);
+    if (origin === undefined) {
+      const rule = entry.includes("*")
+        ? `cannot use wildcards: the admin API trusts listed origins only; write each as ${ORIGIN_EXAMPLE}`
+        : `expected ${ORIGIN_EXAMPLE}`;
+      sink.errors.push(problemAt([...path, i], `${rule}, got ${describeValue(entry)}`));
+    } else if (origin !== entry) {
+      sink.warnings.push(problemAt(
+        [...path, i],
+        `read as ${JSON.stringify(origin)}, the form browsers send in Origin (no trailing slash or path, ` +
+          `lower case, no default port), got ${describeValue(entry)}`,
+      ));
+      origins[i] = origin;
+    }
+  });
+}
+
+/** `text` in the spelling browsers send, or undefined when it is not an origin. */
+function canonicalOrigin(text: string): string | undefined {
+  let origin = text.trim().toLowerCase();
+  if (origin.endsWith("/")) origin = origin.slice(0, -1);
+  const match = ORIGIN.exec(origin);
+  if (!match) return undefined;
+  const [, scheme, host, digits] = match;
+  if (digits === undefined) return origin;
+  const port = Number(digits);
+  if (port < 1 || port > 65535) return undefined;
+  return port === DEFAULT_PORTS[scheme] ? `${scheme}://${host}` : `${scheme}://${host}:${port}`;
 }
 
 type HeaderRule = { action: string; pattern?: string | null };

@@ -124,7 +124,9 @@ export const serverSchema = z.strictObject({
   port: port.optional().describe("Listen port (KAIROS_PORT and --port override it)"),
   shutdown_grace_ms: ms(10000).describe("How long in-flight requests may finish after SIGTERM"),
   max_body_bytes: z.int().min(0).optional().describe("Global request body limit; a route's own wins"),
-  max_header_bytes: z.int().min(1024).default(16384).describe("Total request head size (431 above it)"),
+  max_header_bytes: z.int().min(1024).default(16384).describe(
+    "Total request head size (431 above it; 414 when the request line alone is over it)",
+  ),
   max_header_count: z.int().min(1).default(100).describe("Number of request headers (431 above it)"),
   upstream_client: z.enum(["fetch", "http1"]).default("http1").describe(
     "Upstream transport: Deno's fetch, or Kairos's pooled HTTP/1.1 client",

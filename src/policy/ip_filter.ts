@@ -1,9 +1,11 @@
 /**
  * The IP allow/deny stage on the client address (after trusted-proxy resolution). Deny wins; a
- * non-empty allow list turns the default to deny. IPv4-mapped IPv6 clients match IPv4 blocks.
+ * non-empty allow list turns the default to deny. Families stay apart as in nginx: IPv4 clients (and
+ * IPv4-mapped IPv6 ones) match IPv4 blocks and IPv4-mapped IPv6 blocks (`::ffff:0:0/96`), IPv6 clients
+ * match IPv6 blocks, so `deny: ["::/0"]` blocks IPv6 clients only.
  */
 import type { IpFilterConfig } from "../config/policy_schema.ts";
-import { type Cidr, cidrContains, parseCidr, parseIp } from "../config/cidr.ts";
+import { type Cidr, cidrContains, type IpAddress, parseCidr, parseIp } from "../config/cidr.ts";
 import type { RequestContext, RequestStage } from "../proxy/context.ts";
 import { GatewayError } from "../proxy/gateway_error.ts";
 import { PolicyConfigError } from "./policy_config_error.ts";
@@ -31,10 +33,14 @@ export function compileIpFilter(
     const raw = ctx.clientIp;
     const zone = raw.indexOf("%");
     const ip = parseIp(zone < 0 ? raw : raw.slice(0, zone));
-    const denied = !ip || deny.some((cidr) => cidrContains(cidr, ip)) ||
-      (allow.length > 0 && !allow.some((cidr) => cidrContains(cidr, ip)));
+    const denied = !ip || anyContains(deny, ip) || (allow.length > 0 && !anyContains(allow, ip));
     if (!denied) return undefined;
     log?.("info", "ip filter denied request", { client_ip: raw, route: ctx.routeId });
     throw new GatewayError(403, "forbidden", `Access denied for client address ${raw}`);
   };
+}
+
+function anyContains(blocks: readonly Cidr[], ip: IpAddress): boolean {
+  for (const block of blocks) if (cidrContains(block, ip)) return true;
+  return false;
 }

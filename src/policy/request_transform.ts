@@ -13,8 +13,8 @@ import {
 import { PolicyConfigError } from "./policy_config_error.ts";
 import { editQuery, encodePair, type QueryEdit } from "./query_edit.ts";
 
-/** A compiled `path` rewrite. */
-export type PathRewrite = { readonly pattern: RegExp; readonly replacement: string };
+/** A compiled `path` rewrite; `query` when the replacement can write a `?` (a query of its own). */
+export type PathRewrite = { readonly pattern: RegExp; readonly replacement: string; readonly query: boolean };
 
 /** Compiles `path` (`{pattern, replacement}`, Rust syntax) at config path `path`. */
 export function compilePathRewrite(
@@ -31,7 +31,28 @@ export function compilePathRewrite(
       `expected visible ASCII only (percent-encode the rest), got ${JSON.stringify(rule.replacement)}`,
     );
   }
-  return { pattern, replacement: compileReplacement(rule.replacement, pattern, `${path}.replacement`) };
+  return {
+    pattern,
+    replacement: compileReplacement(rule.replacement, pattern, `${path}.replacement`),
+    // Captured text comes from the path, where a `?` is always escaped: only the replacement writes one.
+    query: rule.replacement.includes("?"),
+  };
+}
+
+/**
+ * Rewrites `ctx.upstreamPath` with `rule`. A `?` in the result starts a query that goes first, before
+ * the request's own (`/new?x=1` on `?a=2` sends `/new?x=1&a=2`), so the target never has two `?`.
+ */
+export function rewritePath(ctx: RequestContext, rule: PathRewrite): void {
+  const rewritten = ctx.upstreamPath.replace(rule.pattern, rule.replacement);
+  const mark = rule.query ? rewritten.indexOf("?") : -1;
+  const path = mark < 0 ? rewritten : rewritten.slice(0, mark);
+  ctx.upstreamPath = path.startsWith("/") ? path : `/${path}`;
+  if (mark < 0 || mark === rewritten.length - 1) return; // a bare `?` adds nothing
+  const added = rewritten.slice(mark);
+  const own = ctx.upstreamQuery;
+  if (own.length <= 1) ctx.upstreamQuery = added;
+  else ctx.upstreamQuery = added.endsWith("&") ? added + own.slice(1) : `${added}&${own.slice(1)}`;
 }
 
 /**
@@ -58,10 +79,7 @@ export function compileRequestTransformation(
 
   return function transformRequest(ctx: RequestContext) {
     if (headers.length > 0) applyHeaderActions(headers, ctx.upstreamHeaders);
-    if (pathRule) {
-      const rewritten = ctx.upstreamPath.replace(pathRule.pattern, pathRule.replacement);
-      ctx.upstreamPath = rewritten.startsWith("/") ? rewritten : `/${rewritten}`;
-    }
+    if (pathRule) rewritePath(ctx, pathRule);
     if (query.length > 0) ctx.upstreamQuery = editQuery(ctx.upstreamQuery, query);
     return undefined;
   };

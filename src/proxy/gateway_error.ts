@@ -17,6 +17,7 @@ export type ErrorType =
   | "rate_limit_error"
   | "payload_too_large"
   | "headers_too_large"
+  | "uri_too_long"
   | "forbidden"
   | "upgrade_required"
   | "config"
