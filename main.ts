@@ -7,9 +7,15 @@ import { loadConfigFile } from "./src/config/load.ts";
 import { formatProblems } from "./src/config/problems.ts";
 import type { Config } from "./src/config/schema.ts";
 import { summarizeConfig } from "./src/config/summary.ts";
-import { createLogger, type LogFormat, parseLogLevel, withFields } from "./src/observe/logger.ts";
+import {
+  createLogger,
+  type LogFormat,
+  type Logger,
+  parseLogLevel,
+  withFields,
+} from "./src/observe/logger.ts";
 import { ConfigStore } from "./src/runtime/config_store.ts";
-import { createServiceNotifier } from "./src/runtime/service_notifier.ts";
+import { createServiceNotifier, type ServiceNotifier } from "./src/runtime/service_notifier.ts";
 import { startControlPlane } from "./src/runtime/control_plane.ts";
 import { Gateway } from "./src/runtime/gateway.ts";
 import { VERSION } from "./src/runtime/version.ts";
@@ -47,6 +53,18 @@ interface CliArgs {
   strict: boolean;
 }
 
+// Which options each command takes: an option another command takes is a mistake worth naming
+// (`serve --strict` would check only the startup config, not reloads), not something to ignore.
+const OPTIONS: Record<CliArgs["command"], readonly string[]> = {
+  serve: ["-c", "--config", "--host", "--port", "--workers"],
+  validate: ["-c", "--config", "--strict"],
+  schema: [],
+  version: [],
+  help: [],
+};
+const TAKES_VALUE = new Set(["-c", "--config", "--host", "--port", "--workers"]);
+const KNOWN = new Set([...TAKES_VALUE, "--strict", "-h", "--help", "-V", "--version"]);
+
 /** Parses argv; throws TypeError with a message fit for the terminal. */
 export function parseArgs(argv: readonly string[]): CliArgs {
   const args: CliArgs = { command: "serve", strict: false };
@@ -62,17 +80,28 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     args.command = first;
     i = 1;
   }
+  const used: string[] = [];
+  let asked = false; // --help or --version anywhere: answer it whatever else is on the line
   for (; i < argv.length; i++) {
     const arg = argv[i];
-    const [flag, inline] = arg.includes("=")
-      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
-      : [
-        arg,
-        undefined,
-      ];
+    const eq = arg.startsWith("-") ? arg.indexOf("=") : -1;
+    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+    if (!KNOWN.has(flag)) {
+      throw new TypeError(
+        arg.startsWith("-")
+          ? `Unknown option "${arg}" (see --help)`
+          : `Unexpected argument "${arg}": the config file goes after -c (see --help)`,
+      );
+    }
+    if (!TAKES_VALUE.has(flag) && inline !== undefined) {
+      throw new TypeError(`Option ${flag} takes no value: got "${arg}"`);
+    }
     const value = () => {
       const v = inline ?? argv[++i];
-      if (v === undefined || v === "") throw new TypeError(`Option ${flag} needs a value`);
+      // `--port --host X` would otherwise take "--host" as the port and then reject "X".
+      if (v === undefined || v === "" || (inline === undefined && KNOWN.has(v.split("=")[0]))) {
+        throw new TypeError(`Option ${flag} needs a value`);
+      }
       return v;
     };
     switch (flag) {
@@ -95,13 +124,19 @@ export function parseArgs(argv: readonly string[]): CliArgs {
       case "-h":
       case "--help":
         args.command = "help";
+        asked = true;
         break;
       case "-V":
       case "--version":
         args.command = "version";
+        asked = true;
         break;
-      default:
-        throw new TypeError(`Unknown option "${arg}" (see --help)`);
+    }
+    if (TAKES_VALUE.has(flag) || flag === "--strict") used.push(flag);
+  }
+  for (const flag of asked ? [] : used) {
+    if (!OPTIONS[args.command].includes(flag)) {
+      throw new TypeError(`Option ${flag} does not apply to "${args.command}" (see --help)`);
     }
   }
   return args;
@@ -115,16 +150,30 @@ function env(name: string): string | undefined {
   }
 }
 
+/** Log level and format from the environment; throws TypeError naming the variable of a bad value. */
 function logOptions(): { level: ReturnType<typeof parseLogLevel>; format: LogFormat } {
-  return {
-    level: parseLogLevel(env("KAIROS_LOG_LEVEL") ?? env("RUST_LOG")),
-    format: env("KAIROS_LOG_FORMAT") === "pretty" ? "pretty" : "json",
-  };
+  const levelName = env("KAIROS_LOG_LEVEL") !== undefined ? "KAIROS_LOG_LEVEL" : "RUST_LOG";
+  let level;
+  try {
+    level = parseLogLevel(env(levelName));
+  } catch (err) {
+    throw new TypeError(`${levelName} is invalid: ${(err as Error).message}`);
+  }
+  const format = (env("KAIROS_LOG_FORMAT") ?? "json").toLowerCase();
+  if (format !== "json" && format !== "pretty") {
+    throw new TypeError(
+      `Cannot log as KAIROS_LOG_FORMAT must be json or pretty: current value is "${format}"`,
+    );
+  }
+  return { level, format };
 }
+
+// Digits only: Number() would also read "1e3", "0x50" and " 80 " as ports, and bind somewhere unintended.
+const WHOLE_NUMBER = /^[0-9]{1,6}$/;
 
 function parsePort(value: string, source: string): number {
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  if (!WHOLE_NUMBER.test(value) || port > 65535) {
     throw new TypeError(
       `Cannot listen as ${source} must be a port number 0-65535: current value is "${value}"`,
     );
@@ -134,12 +183,17 @@ function parsePort(value: string, source: string): number {
 
 function parseWorkers(value: string, source: string): number {
   const workers = Number(value);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+  if (!WHOLE_NUMBER.test(value) || workers < 1 || workers > 64) {
     throw new TypeError(
       `Cannot start workers as ${source} must be a whole number 1-64: current value is "${value}"`,
     );
   }
   return workers;
+}
+
+/** `host:port`, with an IPv6 host in brackets (`[::]:5900`, not `:::5900`). */
+function formatAddress(host: string, port: number): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -185,7 +239,13 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
 
-  const logger = createLogger(logOptions());
+  let logger: Logger;
+  try {
+    logger = createLogger(logOptions());
+  } catch (err) {
+    console.error(`kairos: ${(err as Error).message}`);
+    return 1;
+  }
   for (const warning of loaded.warnings) {
     logger.warn("config warning", { path: warning.path, problem: warning.message });
   }
@@ -214,11 +274,12 @@ async function main(argv: readonly string[]): Promise<number> {
     console.error(`kairos: ${(err as Error).message}`);
     return 1;
   }
+  let notifier: ServiceNotifier | undefined;
   try {
     // Refuse what cannot work before anything binds.
     const workerCommand = workers > 1 ? await WorkerSupervisor.preflight(workers) : undefined;
     let supervisor: WorkerSupervisor | undefined;
-    const notifier = createServiceNotifier(env, logger);
+    const notify = notifier = createServiceNotifier(env, logger);
     const gateway: Gateway = new Gateway({
       config: loaded.config,
       host,
@@ -226,11 +287,11 @@ async function main(argv: readonly string[]): Promise<number> {
       logger,
       // Installed by start(), after `store` exists.
       onReloadSignal: async (): Promise<unknown> => {
-        notifier.reloading();
+        notify.reloading();
         try {
           return await store.reloadFromFile("signal");
         } finally {
-          notifier.ready(`serving ${gateway.snapshot.routes.length} routes`);
+          notify.ready(`serving ${gateway.snapshot.routes.length} routes`);
         }
       },
       reusePort: workers > 1,
@@ -239,9 +300,9 @@ async function main(argv: readonly string[]): Promise<number> {
         : undefined,
       workers: () => supervisor?.status() ?? [],
       onShutdown: async () => {
-        notifier.stopping();
+        notify.stopping();
         await supervisor?.stop(gateway.snapshot.config.server.shutdown_grace_ms + 2000);
-        notifier.close();
+        await notify.close();
       },
     });
     // The store owns the file from here on: SIGHUP, file changes and the admin API all go through it.
@@ -258,7 +319,12 @@ async function main(argv: readonly string[]): Promise<number> {
       : gateway;
     const store: ConfigStore = new ConfigStore({ path: configPath, loaded, target, logger });
     await startControlPlane({ gateway, store, logger, env });
-    gateway.start();
+    try {
+      gateway.start();
+    } catch (err) {
+      // Deno's "Address already in use (os error 98)" does not say which address.
+      throw new Error(`Cannot listen on ${formatAddress(host, port)}: ${(err as Error).message}`);
+    }
     if (workerCommand) {
       supervisor = await WorkerSupervisor.start({
         command: workerCommand,
@@ -270,8 +336,11 @@ async function main(argv: readonly string[]): Promise<number> {
         config: () => store.config,
       });
     }
-    notifier.ready(`serving ${gateway.snapshot.routes.length} routes on ${host}:${gateway.addr.port}`);
+    notify.ready(
+      `serving ${gateway.snapshot.routes.length} routes on ${formatAddress(host, gateway.addr.port)}`,
+    );
   } catch (err) {
+    await notifier?.close(); // its socket (and temp directory) would outlive the exit
     logger.error("cannot start", { error: (err as Error).message });
     console.error(`kairos: cannot start: ${(err as Error).message}`);
     return 1;

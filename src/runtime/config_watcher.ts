@@ -3,8 +3,11 @@
  * writers replace the file by rename, which would orphan a watch on the old inode. Events are debounced
  * so an editor's write-rename-delete dance makes one reload of the final file, and a file that is missing
  * after the quiet period is given a few more periods to reappear before the reload (which then fails and
- * keeps the running config).
+ * keeps the running config). A directory that is itself deleted or moved aside (a deploy that swaps
+ * /etc/kairos) takes its watch with it: the watcher then waits for the path to be a directory again,
+ * watches the new one and rereads the file.
  */
+import { resolve } from "node:path";
 import { splitPath } from "./atomic_write.ts";
 
 export interface ConfigWatcherOptions {
@@ -15,6 +18,8 @@ export interface ConfigWatcherOptions {
   readonly debounceMs?: number;
   /** Extra quiet periods to wait for a missing file to reappear (default 4). */
   readonly missingRetries?: number;
+  /** How often to look for a removed directory to come back (default 1000 ms). */
+  readonly rewatchMs?: number;
   /** Reports a watch that could not start or stopped with an error. */
   readonly onError?: (err: Error) => void;
 }
@@ -23,10 +28,13 @@ export interface ConfigWatcherOptions {
 export class ConfigWatcher {
   readonly #options: ConfigWatcherOptions;
   readonly #dir: string;
+  /** The directory as event paths spell it (absolute, normalized, symlinks kept). */
+  readonly #absDir: string;
   readonly #name: string;
   #watcher: Deno.FsWatcher | undefined;
   #loop: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #rewatchTimer: ReturnType<typeof setTimeout> | undefined;
   #missing = 0;
   #running: Promise<void> | undefined;
   #firing: Promise<void> | undefined;
@@ -37,20 +45,26 @@ export class ConfigWatcher {
     this.#options = options;
     const { dir, name } = splitPath(options.path);
     this.#dir = dir;
+    this.#absDir = resolve(dir);
     this.#name = name;
   }
 
   /** Starts watching; throws when the directory cannot be watched. */
   start(): void {
     if (this.#watcher) return;
-    this.#watcher = Deno.watchFs(this.#dir, { recursive: false });
-    this.#loop = this.#consume(this.#watcher);
+    this.#watch();
+  }
+
+  #watch(): void {
+    const watcher = this.#watcher = Deno.watchFs(this.#dir, { recursive: false });
+    this.#loop = this.#consume(watcher);
   }
 
   /** Stops watching and waits for a running reload to finish. */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#rewatchTimer);
     this.#watcher?.close();
     await this.#loop;
     await this.#firing;
@@ -61,11 +75,36 @@ export class ConfigWatcher {
     try {
       for await (const event of watcher) {
         if (event.kind === "access") continue;
+        if (event.kind === "remove" && event.paths.includes(this.#absDir)) {
+          watcher.close();
+          this.#options.onError?.(
+            new Error(`the directory ${this.#dir} was removed or moved; watching it again once it is back`),
+          );
+          this.#schedule(); // fails while the file is gone (the running config stays), and says so
+          this.#rewatch();
+          return;
+        }
         if (event.paths.some((p) => this.#concerns(p))) this.#schedule();
       }
     } catch (err) {
       if (!this.#closed) this.#options.onError?.(err as Error);
     }
+  }
+
+  /** Polls until the directory can be watched again, then rereads the file (edits in between were missed). */
+  #rewatch(): void {
+    if (this.#closed) return;
+    this.#rewatchTimer = setTimeout(() => {
+      this.#rewatchTimer = undefined;
+      if (this.#closed) return;
+      try {
+        if (!Deno.statSync(this.#dir).isDirectory) return this.#rewatch();
+        this.#watch();
+      } catch {
+        return this.#rewatch();
+      }
+      this.#schedule();
+    }, this.#options.rewatchMs ?? 1000);
   }
 
   /** The config file itself, or Kubernetes' `..data` symlink swap next to it. */

@@ -83,6 +83,10 @@ export function runWorker(options: WorkerAgentOptions): void {
 
   void watchLifeline(() => {
     logger.warn("the first worker is gone; stopping");
+    // A killed first process cannot remove its socket directory; the workers it leaves behind do.
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* another worker did */ }
     if (gateway) void gateway.shutdown("first worker gone");
     else Deno.exit(0);
   });

@@ -49,6 +49,8 @@ interface Worker {
   startedAt: number;
   restarts: number;
   restartTimer: ReturnType<typeof setTimeout> | undefined;
+  /** It took a config since it last started: from then on, failing to take one leaves it diverged. */
+  configured: boolean;
   /** Config pushes to this worker, one at a time, so an older config never lands after a newer one. */
   pushes: Promise<unknown>;
 }
@@ -87,6 +89,7 @@ export class WorkerSupervisor {
         startedAt: 0,
         restarts: 0,
         restartTimer: undefined,
+        configured: false,
         pushes: Promise.resolve(),
       });
     }
@@ -138,18 +141,29 @@ export class WorkerSupervisor {
     }));
   }
 
-  /** Resolves when every running worker runs the current config (called after each reload here). */
+  /**
+   * Resolves when every running worker runs the current config (called after each reload here). A worker
+   * that cannot take it would keep serving the old one beside workers on the new: it is restarted (it
+   * drains, then starts on the current config, with the usual backoff if it keeps failing).
+   */
   async broadcast(): Promise<void> {
     await Promise.all(this.#workers.map(async (worker) => {
-      if (!worker.process) return;
+      const process = worker.process;
+      if (!process) return;
       try {
         const answer = await this.#push(worker);
         if (answer.status !== 204) throw new Error(`status ${answer.status}: ${answer.text}`);
       } catch (err) {
-        this.#options.logger.error("worker did not take the new config", {
+        // One still starting gets the current config when its socket answers (#handOver).
+        if (!worker.configured || worker.process !== process || this.#stopping) return;
+        this.#options.logger.error("worker did not take the new config; restarting it", {
           worker: worker.id,
+          pid: process.pid,
           error: (err as Error).message,
         });
+        try {
+          process.kill("SIGTERM");
+        } catch { /* already gone */ }
       }
     }));
   }
@@ -157,7 +171,13 @@ export class WorkerSupervisor {
   /** Sends the current config (read when the push runs, not when it was queued) to `worker`. */
   #push(worker: Worker): Promise<{ status: number; text: string }> {
     const push = worker.pushes.then(() =>
-      socketCall(worker.client, "PUT", "/config", CALL_TIMEOUT_MS, JSON.stringify(this.#options.config()))
+      socketCall(
+        worker.client,
+        "PUT",
+        "/config",
+        CALL_TIMEOUT_MS,
+        JSON.stringify(this.#options.config(), escapePlaceholders),
+      )
     );
     worker.pushes = push.catch(() => {});
     return push;
@@ -223,6 +243,7 @@ export class WorkerSupervisor {
       stderr: "inherit",
     }).spawn();
     worker.process = process;
+    worker.configured = false;
     worker.startedAt = Date.now();
     logger.info("worker started", { worker: worker.id, pid: process.pid });
     process.status.then((status) => this.#exited(worker, process, status));
@@ -235,8 +256,21 @@ export class WorkerSupervisor {
     while (worker.process === process && !this.#stopping && Date.now() < deadline) {
       try {
         const answer = await this.#push(worker);
-        if (answer.status === 204) return;
-        this.#options.logger.error("worker refused the config", { worker: worker.id, error: answer.text });
+        if (answer.status === 204) {
+          worker.configured = true;
+          return;
+        }
+        // Left alone it would sit there never listening; restarted, it retries with the usual backoff.
+        this.#options.logger.error("worker refused the config; restarting it", {
+          worker: worker.id,
+          pid: process.pid,
+          error: answer.text,
+        });
+        if (worker.process === process && !this.#stopping) {
+          try {
+            process.kill("SIGKILL");
+          } catch { /* exited */ }
+        }
         return;
       } catch {
         await new Promise((resolve) => setTimeout(resolve, 50));
@@ -271,6 +305,16 @@ export class WorkerSupervisor {
       if (!this.#stopping) this.#spawn(worker);
     }, delay);
   }
+}
+
+/**
+ * The config sent is already expanded, and a worker validates it again, expanding `${NAME}` once more:
+ * a literal `${X}` (written `$${X}` in the file) would become the worker's $X, or fail as unset.
+ * Escaping every `${` as `$${` makes the second expansion give back exactly this process's values.
+ */
+function escapePlaceholders(_key: string, value: unknown): unknown {
+  // A function, because "$$" in a replacement string is itself an escape for "$".
+  return typeof value === "string" ? value.replaceAll("${", () => "$${") : value;
 }
 
 /** Wait before a restart: none after a stable run, then 250 ms doubling per quick death, at most 30 s. */
