@@ -37,7 +37,7 @@ export interface Snapshot {
   /** Every distinct backend the snapshot uses (shared between routes by key). */
   readonly backends: readonly BackendState[];
   readonly resolveClientIp: ClientIpResolver;
-  /** Security headers for answers that match no route (404, 405, 431), from the global config. */
+  /** Security headers for answers that match no route (404, 405, 414, 431), from the global config. */
   readonly unroutedStages: readonly ResponseStage[];
 }
 
