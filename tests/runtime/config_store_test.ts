@@ -3,7 +3,8 @@ import { loadConfigFile } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { createLogger } from "../../src/observe/logger.ts";
 import { ConfigChangeError } from "../../src/runtime/config_change_error.ts";
-import { ConfigStore, type ConfigTarget, sha256Hex } from "../../src/runtime/config_store.ts";
+import { ConfigStore, sha256Hex } from "../../src/runtime/config_store.ts";
+import { fakeTarget } from "./fake_target.ts";
 
 const BASE = {
   _comment: "keep me",
@@ -16,30 +17,6 @@ const BASE = {
     backends: [{ host: "http://127.0.0.1", port: 9001 }],
   }],
 };
-
-type Fake = ConfigTarget & { readonly results: string[] };
-
-function fakeTarget(config: Config): Fake {
-  let snapshot = { version: 1, config };
-  const results: string[] = [];
-  const metrics = { configReload: (r: string) => void results.push(r) };
-  return {
-    results,
-    metrics,
-    get snapshot() {
-      return snapshot;
-    },
-    apply(next: Config) {
-      if (JSON.stringify(next) === JSON.stringify(snapshot.config)) {
-        metrics.configReload("unchanged");
-        return { ok: true, version: snapshot.version, changed: false, errors: [] };
-      }
-      snapshot = { version: snapshot.version + 1, config: next };
-      metrics.configReload("success");
-      return { ok: true, version: snapshot.version, changed: true, errors: [] };
-    },
-  };
-}
 
 async function setup(file = "config.json", text = JSON.stringify(BASE, null, 2)) {
   const dir = await Deno.makeTempDir();

@@ -5,12 +5,12 @@
  * (fake workers, so every failure is on demand). Every process started here is killed in `finally`.
  */
 import assert from "node:assert/strict";
+import { fakeTarget } from "./fake_target.ts";
 import { parseArgs } from "../../main.ts";
 import { loadConfigFile, MAX_CONFIG_BYTES } from "../../src/config/load.ts";
-import type { Config } from "../../src/config/schema.ts";
 import { validateConfig } from "../../src/config/validate.ts";
 import { createLogger, type Logger } from "../../src/observe/logger.ts";
-import { ConfigStore, type ConfigTarget } from "../../src/runtime/config_store.ts";
+import { ConfigStore } from "../../src/runtime/config_store.ts";
 import { ConfigWatcher } from "../../src/runtime/config_watcher.ts";
 import { createServiceNotifier, monotonicUsecField } from "../../src/runtime/service_notifier.ts";
 import { WorkerSupervisor } from "../../src/runtime/workers/worker_supervisor.ts";
@@ -331,28 +331,6 @@ Deno.test("ConfigWatcher watches again when its directory is deleted or moved as
     });
   }
 });
-
-function fakeTarget(config: Config): ConfigTarget & { results: string[] } {
-  let snapshot = { version: 1, config };
-  const results: string[] = [];
-  const metrics = { configReload: (r: string) => void results.push(r) };
-  return {
-    results,
-    metrics,
-    get snapshot() {
-      return snapshot;
-    },
-    apply(next: Config) {
-      if (JSON.stringify(next) === JSON.stringify(snapshot.config)) {
-        metrics.configReload("unchanged");
-        return { ok: true, version: snapshot.version, changed: false, errors: [] };
-      }
-      snapshot = { version: snapshot.version + 1, config: next };
-      metrics.configReload("success");
-      return { ok: true, version: snapshot.version, changed: true, errors: [] };
-    },
-  };
-}
 
 Deno.test("a chmod of the config file (an attribute event) reloads nothing and reports no failure", async () => {
   const dir = await Deno.makeTempDir();

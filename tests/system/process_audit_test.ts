@@ -298,7 +298,8 @@ Deno.test("a port already in use: exit 1, the address named, no stack trace; --p
     KAIROS_WATCH_CONFIG: "0",
   });
   await any.waitFor(/"msg":"listening"/);
-  const port = Number(/"address":":::(\d+)"/.exec(any.output())?.[1]);
+  // The IPv6 host in brackets, as in a URL: "[::]:P", not ":::P".
+  const port = Number(/"address":"\[::\]:(\d+)"/.exec(any.output())?.[1]);
   assert.ok(port > 0, any.output());
   assert.equal((await fetchText(`http://[::1]:${port}/health`)).status, 200);
   assert.equal(await any.stop(), 0);

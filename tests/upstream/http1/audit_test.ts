@@ -5,7 +5,14 @@
 import assert from "node:assert/strict";
 import { UpstreamError, type UpstreamTarget } from "../../../src/upstream/client.ts";
 import { createHttp1Client } from "../../../src/upstream/http1/http1_client.ts";
-import { type ConnectionScript, delay, keepAnswering, makeRequest, withBackend } from "./scripted_server.ts";
+import {
+  type ConnectionScript,
+  delay,
+  keepAnswering,
+  makeRequest,
+  readError,
+  withBackend,
+} from "./scripted_server.ts";
 
 const OK = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 const encoder = new TextEncoder();
@@ -15,17 +22,6 @@ async function rejection(promise: Promise<unknown>): Promise<UpstreamError> {
   const err = await promise.then(() => assert.fail("resolved"), (e) => e);
   assert.ok(err instanceof UpstreamError, String(err));
   return err;
-}
-
-async function readError(body: ReadableStream<Uint8Array> | null): Promise<UpstreamError> {
-  const reader = body!.getReader();
-  try {
-    while (!(await reader.read()).done) { /* drain */ }
-  } catch (err) {
-    assert.ok(err instanceof UpstreamError, String(err));
-    return err;
-  }
-  return assert.fail("the body ended without an error");
 }
 
 // Resolves with the promise's outcome, or "pending" if it has not settled within `ms`.

@@ -1,19 +1,8 @@
 import assert from "node:assert/strict";
 import { UpstreamError } from "../../../src/upstream/client.ts";
-import { delay, makeRequest, withBackend } from "./scripted_server.ts";
+import { delay, makeRequest, readError, withBackend } from "./scripted_server.ts";
 
 const OK = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-
-async function readError(body: ReadableStream<Uint8Array> | null): Promise<UpstreamError> {
-  const reader = body!.getReader();
-  try {
-    while (!(await reader.read()).done) { /* drain */ }
-  } catch (err) {
-    assert.ok(err instanceof UpstreamError, String(err));
-    return err;
-  }
-  return assert.fail("the body ended without an error");
-}
 
 async function rejection(promise: Promise<unknown>): Promise<UpstreamError> {
   const err = await promise.then(() => assert.fail("resolved"), (e) => e);

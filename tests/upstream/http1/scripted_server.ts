@@ -1,4 +1,5 @@
-import type { UpstreamRequest, UpstreamTarget } from "../../../src/upstream/client.ts";
+import assert from "node:assert/strict";
+import { UpstreamError, type UpstreamRequest, type UpstreamTarget } from "../../../src/upstream/client.ts";
 import {
   createHttp1Client,
   type Http1Client,
@@ -237,6 +238,18 @@ export function keepAnswering(response: string): ConnectionScript {
   return async (conn) => {
     while (await conn.readRequest() !== null) await conn.write(response);
   };
+}
+
+/** Reads `body` to its end and returns the UpstreamError it fails with (fails the test if it ends cleanly). */
+export async function readError(body: ReadableStream<Uint8Array> | null): Promise<UpstreamError> {
+  const reader = body!.getReader();
+  try {
+    while (!(await reader.read()).done) { /* drain */ }
+  } catch (err) {
+    assert.ok(err instanceof UpstreamError, String(err));
+    return err;
+  }
+  return assert.fail("the body ended without an error");
 }
 
 export function delay(ms: number): Promise<void> {
