@@ -18,6 +18,7 @@ import { ConfigStore } from "./src/runtime/config_store.ts";
 import { createServiceNotifier, type ServiceNotifier } from "./src/runtime/service_notifier.ts";
 import { startControlPlane } from "./src/runtime/control_plane.ts";
 import { Gateway } from "./src/runtime/gateway.ts";
+import { formatListenAddress, parsePortText } from "./src/runtime/listen_address.ts";
 import { VERSION } from "./src/runtime/version.ts";
 import { runWorker } from "./src/runtime/workers/worker_agent.ts";
 import { WORKER_ENV } from "./src/runtime/workers/worker_socket.ts";
@@ -168,12 +169,12 @@ function logOptions(): { level: ReturnType<typeof parseLogLevel>; format: LogFor
   return { level, format };
 }
 
-// Digits only: Number() would also read "1e3", "0x50" and " 80 " as ports, and bind somewhere unintended.
+// Digits only: Number() would also read "1e3", "0x50" and " 8 " as worker counts.
 const WHOLE_NUMBER = /^[0-9]{1,6}$/;
 
 function parsePort(value: string, source: string): number {
-  const port = Number(value);
-  if (!WHOLE_NUMBER.test(value) || port > 65535) {
+  const port = parsePortText(value);
+  if (port === undefined) {
     throw new TypeError(
       `Cannot listen as ${source} must be a port number 0-65535: current value is "${value}"`,
     );
@@ -189,11 +190,6 @@ function parseWorkers(value: string, source: string): number {
     );
   }
   return workers;
-}
-
-/** `host:port`, with an IPv6 host in brackets (`[::]:5900`, not `:::5900`). */
-function formatAddress(host: string, port: number): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -323,7 +319,7 @@ async function main(argv: readonly string[]): Promise<number> {
       gateway.start();
     } catch (err) {
       // Deno's "Address already in use (os error 98)" does not say which address.
-      throw new Error(`Cannot listen on ${formatAddress(host, port)}: ${(err as Error).message}`);
+      throw new Error(`Cannot listen on ${formatListenAddress(host, port)}: ${(err as Error).message}`);
     }
     if (workerCommand) {
       supervisor = await WorkerSupervisor.start({
@@ -337,7 +333,7 @@ async function main(argv: readonly string[]): Promise<number> {
       });
     }
     notify.ready(
-      `serving ${gateway.snapshot.routes.length} routes on ${formatAddress(host, gateway.addr.port)}`,
+      `serving ${gateway.snapshot.routes.length} routes on ${formatListenAddress(host, gateway.addr.port)}`,
     );
   } catch (err) {
     await notifier?.close(); // its socket (and temp directory) would outlive the exit

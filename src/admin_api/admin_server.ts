@@ -7,6 +7,7 @@ import type { AdminConfig } from "../config/schema.ts";
 import type { Logger } from "../observe/logger.ts";
 import type { MetricsHistory } from "../observe/metrics_history.ts";
 import type { ConfigStore } from "../runtime/config_store.ts";
+import { formatListenAddress, parsePortText } from "../runtime/listen_address.ts";
 import { jsonResponse, refusalResponse } from "./api_error.ts";
 import { createAdminApp } from "./admin_app.ts";
 import { AdminAuth, isLoopbackHost } from "./admin_auth.ts";
@@ -28,10 +29,11 @@ export function planAdminListener(
 ): AdminListenPlan {
   const host = env("KAIROS_ADMIN_HOST") ?? admin.host;
   const portText = env("KAIROS_ADMIN_PORT");
-  const port = portText === undefined ? admin.port : Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  const port = portText === undefined ? admin.port : parsePortText(portText);
+  if (port === undefined) {
     throw new TypeError(
-      `Cannot start the admin listener as KAIROS_ADMIN_PORT must be 0-65535: got "${portText}"`,
+      `Cannot start the admin listener as KAIROS_ADMIN_PORT must be a port number 0-65535: ` +
+        `current value is "${portText}"`,
     );
   }
   const envToken = env("KAIROS_ADMIN_TOKEN");
@@ -41,8 +43,9 @@ export function planAdminListener(
     );
   }
   if (!isLoopbackHost(host) && (envToken ?? admin.token) === undefined) {
+    const address = formatListenAddress(host, port);
     throw new TypeError(
-      `Cannot start the admin listener on ${host}:${port} without a token: a non-loopback address would ` +
+      `Cannot start the admin listener on ${address} without a token: a non-loopback address would ` +
         `expose the management API to the network. Set admin.token or KAIROS_ADMIN_TOKEN, ` +
         `or set admin.host to 127.0.0.1`,
     );
@@ -105,9 +108,12 @@ export class AdminServer {
       this.#server = this.#serve(plan, logger);
     } catch (err) {
       const reason = (err as Error).message;
-      throw new Error(`Cannot start the admin listener on ${plan.host}:${plan.port}: ${reason}`, {
-        cause: err,
-      });
+      throw new Error(
+        `Cannot start the admin listener on ${formatListenAddress(plan.host, plan.port)}: ${reason}`,
+        {
+          cause: err,
+        },
+      );
     }
     return this.#server.addr;
   }
@@ -118,7 +124,7 @@ export class AdminServer {
       port: plan.port,
       onListen: (addr) => {
         logger.info("admin listening", {
-          address: `${addr.hostname}:${addr.port}`,
+          address: formatListenAddress(addr.hostname, addr.port),
           auth: (plan.envToken ?? this.#options.store.config.admin.token) ? "token" : "none (loopback)",
         });
       },

@@ -11,7 +11,9 @@ import { type ConfigProblem, formatPath } from "./problems.ts";
 /** Looks up one variable; undefined when unset. */
 export type EnvLookup = (name: string) => string | undefined;
 
-const PLACEHOLDER = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+/** One `${NAME}` placeholder as a regex source; the JSON Schema accepts it where a string is constrained. */
+export const PLACEHOLDER_SOURCE = String.raw`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`;
+const PLACEHOLDER = new RegExp(String.raw`\$\$\{|` + PLACEHOLDER_SOURCE, "g");
 // Named groups of a regex, `(?P<name>` (Rust) or `(?<name>`; an escaped look-alike only keeps a
 // `${name}` from expansion, which then fails loudly as a reference to no group.
 const GROUP_NAME = /\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>/g;

@@ -86,15 +86,20 @@ function normalizeJwt(raw: Obj, result: NormalizeResult): void {
   }
 }
 
+/** The kairos-rs README's retry keys → canonical `retry` keys (the JSON Schema reads this table too). */
+export const RETRY_ALIASES: readonly (readonly [string, string])[] = [
+  ["retryable_status_codes", "retry_on_status_codes"],
+  ["base_delay_ms", "initial_backoff_ms"],
+  ["max_delay_ms", "max_backoff_ms"],
+];
+
 function normalizeRoute(route: unknown, path: PathSegments, result: NormalizeResult): void {
   if (!isObject(route)) return;
   rename(route, "retry_config", "retry", path, result);
   const retry = route.retry;
   if (isObject(retry)) {
     const retryPath = [...path, "retry"];
-    rename(retry, "retryable_status_codes", "retry_on_status_codes", retryPath, result);
-    rename(retry, "base_delay_ms", "initial_backoff_ms", retryPath, result);
-    rename(retry, "max_delay_ms", "max_backoff_ms", retryPath, result);
+    for (const [from, to] of RETRY_ALIASES) rename(retry, from, to, retryPath, result);
     moveBreakerThreshold(retry, route, retryPath, path, result);
   }
   moveBreakerThreshold(route, route, path, path, result);

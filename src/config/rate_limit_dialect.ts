@@ -12,19 +12,23 @@ import { describeValue, formatPath, problemAt, recordRename } from "./problems.t
 type Obj = Record<string, unknown>;
 
 const ALGORITHMS = new Set(["token_bucket", "fixed_window", "sliding_window"]);
-const WINDOW_TYPES: Record<string, string> = {
+// The exported tables are read by json_schema_dialects.ts too, so the JSON Schema accepts these spellings.
+/** kairos-rs `window_type` → canonical `algorithm`. */
+export const WINDOW_TYPES: Readonly<Record<string, string>> = {
   FixedWindow: "fixed_window",
   SlidingWindow: "sliding_window",
   TokenBucket: "token_bucket",
 };
-const STRATEGY_KEYS: Record<string, string> = {
+/** kairos-rs `strategy` (PascalCase) → canonical `key`. */
+export const STRATEGY_KEYS: Readonly<Record<string, string>> = {
   PerIP: "ip",
   PerUser: "user",
   PerRoute: "route",
   PerIPAndRoute: "ip_route",
   PerUserAndRoute: "user_route",
 };
-const RATE_UNITS: [string, number][] = [
+/** README rates → the window they imply, in ms. */
+export const RATE_UNITS: readonly (readonly [string, number])[] = [
   ["requests_per_second", 1000],
   ["requests_per_minute", 60_000],
   ["requests_per_hour", 3_600_000],

@@ -19,6 +19,7 @@ import { createHttp1Client } from "../upstream/http1/http1_client.ts";
 import { HealthChecker } from "../upstream/health_checker.ts";
 import { createRequestHandler, type HandlerState } from "./request_handler.ts";
 import { createWebSocketProxy, type WebSocketProxy } from "../protocols/websocket/websocket_proxy.ts";
+import { formatListenAddress } from "./listen_address.ts";
 import { buildSnapshot, type Snapshot } from "./snapshot.ts";
 import type { WorkerStatus } from "./workers/worker_supervisor.ts";
 
@@ -129,7 +130,7 @@ export class Gateway {
       reusePort: this.#options.reusePort ?? false,
       onListen: (addr) => {
         this.logger.info("listening", {
-          address: `${addr.hostname}:${addr.port}`,
+          address: formatListenAddress(addr.hostname, addr.port),
           routes: this.#snapshot.routes.length,
           upstream_client: this.client.name,
         });

@@ -37,6 +37,26 @@ Deno.test("planAdminListener() reads admin settings, lets KAIROS_ADMIN_* win, re
   });
 });
 
+Deno.test("planAdminListener() reads KAIROS_ADMIN_PORT as digits only, like KAIROS_PORT", async (t) => {
+  const plan = (value: string) =>
+    planAdminListener(adminSchema.parse({}), (name) => name === "KAIROS_ADMIN_PORT" ? value : undefined);
+  for (const [text, port] of [["0", 0], ["80", 80], ["0080", 80], ["65535", 65535]] as const) {
+    await t.step(`"${text}" is port ${port}`, () => assert.equal(plan(text).port, port));
+  }
+  // Number() reads all of these as numbers, so they used to bind somewhere unintended.
+  for (const text of ["0x50", "1e3", " 80", "80 ", "+80", "-1", "8.0", "", "65536", "1000000", "80a"]) {
+    await t.step(`"${text}" is refused`, () => {
+      assert.throws(
+        () => plan(text),
+        (err: Error) =>
+          err instanceof TypeError &&
+          err.message ===
+            `Cannot start the admin listener as KAIROS_ADMIN_PORT must be a port number 0-65535: current value is "${text}"`,
+      );
+    });
+  }
+});
+
 Deno.test("with a token, every admin endpoint but the probes answers 401 to a missing or wrong token", async (t) => {
   await using f = await adminFixture(undefined, { token: TOKEN });
   for (const url of ["/api/routes", "/api/config", "/api/status", "/metrics", "/api/nothing"]) {

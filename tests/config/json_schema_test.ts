@@ -8,14 +8,27 @@ Deno.test("configJsonSchema() describes routers and allows $schema and _comment 
   const schema = configJsonSchema() as Json;
   assert.equal(schema.type, "object");
   assert.ok("routers" in schema.properties);
-  assert.equal(schema.properties.$schema.type, "string");
+  assert.deepEqual(schema.properties.$schema.type, ["string", "null"]); // null reads as absent, as everywhere
   assert.deepEqual(schema.patternProperties, { "^_": {} });
   const route = schema.properties.routers.items;
   assert.equal(route.additionalProperties, false);
-  assert.deepEqual(route.patternProperties, { "^_": {} });
-  assert.deepEqual(route.properties.backends.items.patternProperties, { "^_": {} });
-  assert.match(route.properties.retry.description, /retry_config/);
-  assert.match(schema.properties.jwt.description, /jwt_secret/);
+  // Below the top level `$schema` is a pattern too: the loader ignores it at every depth.
+  const ignored = { "^_": {}, "^\\$schema$": {} };
+  assert.deepEqual(route.patternProperties, ignored);
+  assert.deepEqual(route.properties.backends.items.patternProperties, ignored);
+});
+
+Deno.test("configJsonSchema() declares the kairos-rs spellings beside the canonical fields", () => {
+  const schema = configJsonSchema() as Json;
+  const route = schema.properties.routers.items;
+  assert.match(route.properties.retry_config.description, /spelling of retry/);
+  assert.match(schema.properties.jwt_secret.description, /jwt\.secret/);
+  for (const key of ["strategy", "window_type", "window_duration", "requests_per_second", "burst_size"]) {
+    assert.ok(key in route.properties.rate_limit.properties, key);
+  }
+  // backends or the legacy host + port: an alternative in allOf, not a plain `required`.
+  assert.ok(!route.required.includes("backends"));
+  assert.ok("host" in route.properties && "port" in route.properties);
 });
 
 Deno.test("configJsonSchema() describes the input side, so defaulted fields are optional", () => {

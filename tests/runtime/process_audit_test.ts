@@ -12,6 +12,7 @@ import { validateConfig } from "../../src/config/validate.ts";
 import { createLogger, type Logger } from "../../src/observe/logger.ts";
 import { ConfigStore } from "../../src/runtime/config_store.ts";
 import { ConfigWatcher } from "../../src/runtime/config_watcher.ts";
+import { formatListenAddress, parsePortText } from "../../src/runtime/listen_address.ts";
 import { createServiceNotifier, monotonicUsecField } from "../../src/runtime/service_notifier.ts";
 import { WorkerSupervisor } from "../../src/runtime/workers/worker_supervisor.ts";
 
@@ -93,6 +94,26 @@ Deno.test("parseArgs() names what is wrong with a command line instead of misrea
     // --help and --version answer whatever else is on the line.
     assert.equal(parseArgs(["serve", "-c", "x", "--help"]).command, "help");
     assert.equal(parseArgs(["validate", "--strict", "-V"]).command, "version");
+  });
+});
+
+Deno.test("parsePortText() takes digits only, and formatListenAddress() brackets an IPv6 host", async (t) => {
+  await t.step("ports", () => {
+    assert.deepEqual(["0", "80", "0080", "65535"].map(parsePortText), [0, 80, 80, 65535]);
+    for (const text of ["0x50", "1e3", " 80", "80 ", "+80", "-1", "8.0", "", "65536", "http"]) {
+      assert.equal(parsePortText(text), undefined, text);
+    }
+  });
+  await t.step("addresses, as the listening log lines show them", () => {
+    const cases: [string, string][] = [
+      ["0.0.0.0", "0.0.0.0:5900"],
+      ["localhost", "localhost:5900"],
+      ["::", "[::]:5900"],
+      ["::1", "[::1]:5900"],
+      ["fe80::1%eth0", "[fe80::1%eth0]:5900"],
+      ["[::1]", "[::1]:5900"],
+    ];
+    for (const [host, address] of cases) assert.equal(formatListenAddress(host, 5900), address);
   });
 });
 
