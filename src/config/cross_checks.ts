@@ -34,6 +34,15 @@ export function crossCheckConfig(config: Config): ProblemLists {
     checkIpFilter(route.ip_filter, [...path, "ip_filter"], sink);
     checkTransformations(route, path, sink);
     if (route.rate_limit?.enable_redis) redisWarning([...path, "rate_limit", "enable_redis"], sink);
+    if (route.protocol === "ftp" || route.protocol === "dns") {
+      // kairos-rs configs with these routes must load, but this build has no FTP or DNS front end yet.
+      sink.warnings.push(
+        problemAt(
+          [...path, "protocol"],
+          `${route.protocol} routes are not served yet: this route is accepted and ignored`,
+        ),
+      );
+    }
     if (route.protocol === "websocket" && !route.methods.includes("GET")) {
       sink.warnings.push(
         problemAt([...path, "methods"], "a websocket route should allow GET (the upgrade request)"),

@@ -1,5 +1,5 @@
 /** Per-backend metric recording for the gateway: children resolved once, when the backend first appears. */
-import type { UpstreamErrorKind } from "../upstream/client.ts";
+import type { UpstreamErrorKind, UpstreamPoolStats } from "../upstream/client.ts";
 import type { GatewayMetrics } from "./gateway_metrics.ts";
 import type { CounterChild, GaugeChild } from "./metrics_registry.ts";
 
@@ -44,6 +44,8 @@ export class BackendRecorder {
   readonly connects: CounterChild;
   readonly reuses: CounterChild;
   readonly poolWaits: CounterChild;
+  // Last totals read from the breaker (failures, successes) and the pool (connects, reuses, waits).
+  readonly #seen = [0, 0, 0, 0, 0];
 
   constructor(metrics: GatewayMetrics, key: string) {
     const f = metrics.families;
@@ -90,4 +92,29 @@ export class BackendRecorder {
   setUp(up: boolean): void {
     this.up.set(up ? 1 : 0);
   }
+
+  /** Brings the breaker counters up to the breaker's totals (read when /metrics is rendered). */
+  syncBreaker(failures: number, successes: number): void {
+    advance(this.breakerFailures, failures, this.#seen, 0);
+    advance(this.breakerSuccesses, successes, this.#seen, 1);
+  }
+
+  /** Copies a connection pool's gauges and brings its counters up to the pool's totals. */
+  syncPool(stats: UpstreamPoolStats): void {
+    this.idleConnections.set(stats.idle);
+    this.activeConnections.set(stats.active);
+    advance(this.connects, stats.connects, this.#seen, 2);
+    advance(this.reuses, stats.reuses, this.#seen, 3);
+    advance(this.poolWaits, stats.waits, this.#seen, 4);
+  }
+}
+
+/**
+ * Adds what a source total grew by since the last reading, kept in `seen[slot]`. A total below the last
+ * reading (a new breaker or pool for the same key) counts from zero again: a counter never goes down.
+ */
+function advance(counter: CounterChild, total: number, seen: number[], slot: number): void {
+  const last = seen[slot];
+  counter.inc(total >= last ? total - last : total);
+  seen[slot] = total;
 }

@@ -36,6 +36,13 @@ export interface AuthStageOptions {
 
 const REALM = 'Bearer realm="kairos"';
 
+/** The `reason` label of `kairos_auth_failures_total` for a 401 (a 403 on claims is "claims"). */
+type AuthFailureReason =
+  | "missing_credentials"
+  | "invalid_api_key"
+  | "malformed_authorization"
+  | "invalid_token";
+
 /** The route's `auth` section (read defensively until the route schema carries it). */
 export function routeAuth(route: RouteConfig): AuthConfig | undefined {
   return (route as RouteConfig & { auth?: AuthConfig }).auth;
@@ -70,13 +77,21 @@ export function compileAuth(options: AuthStageOptions, path: string): RequestSta
   const strip = auth?.strip_authorization ?? false;
   const challenge = verifier ? REALM : 'ApiKey realm="kairos"';
 
-  const unauthorized = (ctx: RequestContext, message: string, description?: string): never => {
+  const unauthorized = (
+    ctx: RequestContext,
+    reason: AuthFailureReason,
+    message: string,
+    description?: string,
+  ): never => {
     log("info", "authentication failed", { request_id: ctx.requestId, route: ctx.routeId, reason: message });
     // RFC 6750 §3.1: no error code when the request carried no credentials at all.
     const header = description === undefined
       ? challenge
       : `${REALM}, error="invalid_token", error_description="${description.replace(/["\\]/g, "'")}"`;
-    throw new GatewayError(401, "authentication_error", message, { headers: { "www-authenticate": header } });
+    throw new GatewayError(401, "authentication_error", message, {
+      headers: { "www-authenticate": header },
+      reason,
+    });
   };
 
   return async function authenticate(ctx: RequestContext) {
@@ -84,21 +99,31 @@ export function compileAuth(options: AuthStageOptions, path: string): RequestSta
     const presented = apiKeys?.extract(ctx);
     if (presented !== undefined) {
       const id = apiKeys!.match(presented);
-      if (id === undefined) return unauthorized(ctx, "Invalid API key");
+      if (id === undefined) return unauthorized(ctx, "invalid_api_key", "Invalid API key");
       apiKeys!.strip(ctx);
       claims = { sub: id };
     } else {
       const header = ctx.request.headers.get("authorization") ??
         (tokenInQuery ? queryBearer(ctx.query) : null);
-      if (!verifier) return unauthorized(ctx, "Missing API key");
-      if (header === null) return unauthorized(ctx, "Missing Authorization header");
+      if (!verifier) return unauthorized(ctx, "missing_credentials", "Missing API key");
+      if (header === null) return unauthorized(ctx, "missing_credentials", "Missing Authorization header");
       // RFC 9110 §11.1: the auth scheme is case-insensitive.
       if (header.length < 7 || header.slice(0, 7).toLowerCase() !== "bearer ") {
-        return unauthorized(ctx, "Authorization header must start with 'Bearer '", "expected a Bearer token");
+        return unauthorized(
+          ctx,
+          "malformed_authorization",
+          "Authorization header must start with 'Bearer '",
+          "expected a Bearer token",
+        );
       }
       const token = header.slice(7).trim();
       if (token.length > MAX_TOKEN_BYTES) {
-        return unauthorized(ctx, "Invalid or expired token", `token longer than ${MAX_TOKEN_BYTES} bytes`);
+        return unauthorized(
+          ctx,
+          "invalid_token",
+          "Invalid or expired token",
+          `token longer than ${MAX_TOKEN_BYTES} bytes`,
+        );
       }
       try {
         claims = await verifier(token);
@@ -113,7 +138,7 @@ export function compileAuth(options: AuthStageOptions, path: string): RequestSta
             cause: err,
           });
         }
-        return unauthorized(ctx, "Invalid or expired token", describeJwtError(err));
+        return unauthorized(ctx, "invalid_token", "Invalid or expired token", describeJwtError(err));
       }
     }
     if (checkClaims) {
@@ -122,6 +147,7 @@ export function compileAuth(options: AuthStageOptions, path: string): RequestSta
         log("info", "authorization failed", { request_id: ctx.requestId, route: ctx.routeId, reason: why });
         throw new GatewayError(403, "authorization_error", `Forbidden: ${why}`, {
           headers: { "www-authenticate": `${REALM}, error="insufficient_scope"` },
+          reason: "claims",
         });
       }
     }

@@ -29,12 +29,15 @@ export class GatewayError extends Error {
   readonly source: ErrorSource;
   /** Extra response headers, e.g. `Allow` on a 405 or `Retry-After` on a 429. */
   readonly headers?: Record<string, string>;
+  /** A short machine label for metrics, from a small fixed set (e.g. an auth failure's cause). */
+  readonly reason?: string;
 
   constructor(
     status: number,
     type: ErrorType,
     message: string,
-    options: { source?: ErrorSource; cause?: unknown; headers?: Record<string, string> } = {},
+    options: { source?: ErrorSource; cause?: unknown; headers?: Record<string, string>; reason?: string } =
+      {},
   ) {
     super(message, { cause: options.cause });
     this.name = "GatewayError";
@@ -42,6 +45,7 @@ export class GatewayError extends Error {
     this.type = type;
     this.source = options.source ?? (status >= 500 ? "upstream" : "client");
     this.headers = options.headers;
+    this.reason = options.reason;
   }
 }
 

@@ -158,6 +158,9 @@ export class Gateway {
       rec.breakerState(backend.breaker.state);
       rec.setUp(backend.healthy);
       rec.inFlight.set(backend.inFlight);
+      rec.syncBreaker(backend.breaker.failures, backend.breaker.successes);
+      const pool = this.client.stats?.(backend.key);
+      if (pool !== undefined) rec.syncPool(pool);
     }
     return this.registry.render();
   }

@@ -75,6 +75,12 @@ export class RequestRecord implements ProxyObserver {
     this.#route = route;
     this.#routeId = routeId;
     this.#error = err.message;
+    if (route !== undefined) {
+      if (err.type === "rate_limit_error") route.recorder.rateLimited();
+      else if (err.type === "authentication_error" || err.type === "authorization_error") {
+        route.recorder.authFailure(err.reason ?? err.type);
+      }
+    }
     let response = errorResponse(err, this.#requestId, this.#request.method === "HEAD");
     this.#applyContextHeaders(response);
     const stages = route ? route.pipeline.errors : this.#unroutedStages;

@@ -77,4 +77,15 @@ export interface UpstreamClient {
   send(target: UpstreamTarget, request: UpstreamRequest): Promise<Response>;
   /** Closes pooled connections; in-flight exchanges finish. */
   close(): void;
+  /** Connection pool counters of one backend, for clients that pool their own connections (http1). */
+  stats?(key: string): UpstreamPoolStats;
+}
+
+/** What `/metrics` exports of a backend's connection pool. */
+export interface UpstreamPoolStats {
+  readonly idle: number;
+  readonly active: number;
+  readonly connects: number;
+  readonly reuses: number;
+  readonly waits: number;
 }

@@ -1,5 +1,5 @@
 /**
- * UpstreamClient on Deno's fetch: the portable fallback (HTTP/2 upstreams, odd TLS setups) and the
+ * UpstreamClient on Deno's fetch (HTTP/1.1: its HTTP/2 is turned off below): the fallback for odd TLS setups and the
  * second transport the proxy suite runs against. Timeouts are enforced here because fetch has only
  * one AbortSignal for the whole exchange.
  */

@@ -256,3 +256,14 @@ Deno.test("cross-checks refuse a pattern the route table cannot match, as serve 
   assert.equal(result.errors[0].path, "routers[0].external_path");
   assert.match(result.errors[0].message, /at most one parameter/);
 });
+
+Deno.test("an ftp or dns route loads with a warning that it is not served yet", () => {
+  for (const protocol of ["ftp", "dns"] as const) {
+    const host = protocol === "ftp" ? "ftp://files.local" : "udp://9.9.9.9";
+    const result = check(configWith({ protocol, backends: [{ host, port: protocol === "ftp" ? 21 : 53 }] }));
+    assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
+    const warning = result.warnings.find((w) => w.path === "routers[0].protocol");
+    assert.ok(warning, JSON.stringify(result.warnings));
+    assert.match(warning.message, new RegExp(`${protocol} routes are not served yet`));
+  }
+});

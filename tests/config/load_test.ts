@@ -12,10 +12,23 @@ Deno.test("configFormatOf() picks YAML for .yaml and .yml, JSON otherwise", () =
   assert.equal(configFormatOf("config"), "json");
 });
 
-Deno.test("loadConfigFile() loads a full YAML config with env placeholders and no warnings", async () => {
+Deno.test("loadConfigFile() loads a full YAML config with env placeholders, warning only of unserved protocols", async () => {
   const result = await loadConfigFile(fixture("full.yaml"), { env: ENV });
   assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
-  assert.deepEqual(result.warnings, []);
+  assert.deepEqual(result.warnings, [
+    {
+      path: "routers[1].protocol",
+      message: "ftp routes are not served yet: this route is accepted and ignored",
+      line: 45,
+      column: 5,
+    },
+    {
+      path: "routers[3].protocol",
+      message: "dns routes are not served yet: this route is accepted and ignored",
+      line: 55,
+      column: 5,
+    },
+  ]);
   assert.equal(result.format, "yaml");
   assert.equal(result.config.admin.token, ENV.KAIROS_ADMIN_TOKEN);
   assert.deepEqual(result.config.rate_limit?.key, { composite: ["ip", "route"] });

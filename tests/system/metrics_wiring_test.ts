@@ -1,0 +1,89 @@
+/**
+ * Whole-process checks that the per-route policy counters, the breaker counters and the http1 client's
+ * pool series move with real traffic (each was once declared and never updated).
+ */
+import assert from "node:assert/strict";
+import { SignJWT } from "jose";
+import { fetchText, startBackend, startGateway } from "./harness.ts";
+
+const SECRET = "metrics-wiring-test-secret-0123456789";
+
+function sample(text: string, series: string): number | undefined {
+  for (const line of text.split("\n")) {
+    if (line.startsWith(series + " ")) return Number(line.slice(series.length + 1));
+  }
+  return undefined;
+}
+
+Deno.test("429s, 401s, 403s, breaker verdicts and pooled connections show in /metrics", async () => {
+  let fail = false;
+  await using backend = startBackend(() => new Response(fail ? "down" : "ok", { status: fail ? 503 : 200 }));
+  const b = [{ host: backend.host, port: backend.port }];
+  const key = `http://127.0.0.1:${backend.port}`;
+  await using gw = await startGateway({
+    version: 1,
+    jwt: { secret: SECRET },
+    routers: [
+      {
+        external_path: "/limited",
+        internal_path: "/l",
+        methods: ["GET"],
+        backends: b,
+        rate_limit: { algorithm: "fixed_window", requests_per_window: 1, window_ms: 600_000, key: "route" },
+      },
+      {
+        external_path: "/private",
+        internal_path: "/p",
+        methods: ["GET"],
+        backends: b,
+        auth_required: true,
+        auth: { claims: { role: { equals: "admin" } } },
+      },
+      {
+        external_path: "/open",
+        internal_path: "/o",
+        methods: ["GET"],
+        backends: b,
+        circuit_breaker: { failure_threshold: 100, failure_status_codes: [503] },
+      },
+    ],
+  });
+  const token = async (role: string) =>
+    await new SignJWT({ sub: "u", role, exp: Math.floor(Date.now() / 1000) + 300 })
+      .setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(SECRET));
+
+  assert.equal((await fetchText(`${gw.url}/limited`)).status, 200);
+  assert.equal((await fetchText(`${gw.url}/limited`)).status, 429);
+  assert.equal((await fetchText(`${gw.url}/private`)).status, 401);
+  assert.equal(
+    (await fetchText(`${gw.url}/private`, { headers: { authorization: "Bearer not.a.token" } })).status,
+    401,
+  );
+  assert.equal(
+    (await fetchText(`${gw.url}/private`, { headers: { authorization: `Bearer ${await token("user")}` } }))
+      .status,
+    403,
+  );
+  for (let i = 0; i < 5; i++) assert.equal((await fetchText(`${gw.url}/open`)).status, 200);
+  fail = true;
+  for (let i = 0; i < 2; i++) assert.equal((await fetchText(`${gw.url}/open`)).status, 503);
+
+  const text = (await fetchText(`${gw.url}/metrics`)).body;
+  assert.equal(sample(text, 'kairos_rate_limited_total{route="/limited"}'), 1);
+  assert.equal(sample(text, 'kairos_auth_failures_total{route="/private",reason="missing_credentials"}'), 1);
+  assert.equal(sample(text, 'kairos_auth_failures_total{route="/private",reason="invalid_token"}'), 1);
+  assert.equal(sample(text, 'kairos_auth_failures_total{route="/private",reason="claims"}'), 1);
+  assert.equal(sample(text, `kairos_circuit_breaker_failures{service="${key}"}`), 2);
+  // /limited's first request and /open's five.
+  assert.equal(sample(text, `kairos_circuit_breaker_successes{service="${key}"}`), 6);
+  // Sequential requests share one pooled connection.
+  assert.equal(sample(text, `kairos_upstream_connects_total{backend="${key}"}`), 1);
+  assert.equal(sample(text, `kairos_upstream_reuses_total{backend="${key}"}`), 7);
+  assert.equal(sample(text, `kairos_upstream_connections{backend="${key}",state="idle"}`), 1);
+  assert.equal(sample(text, `kairos_upstream_connections{backend="${key}",state="active"}`), 0);
+  assert.equal(sample(text, `kairos_upstream_pool_waits_total{backend="${key}"}`), 0);
+  // A second scrape adds nothing: the counters follow the totals, they do not add them again.
+  const again = (await fetchText(`${gw.url}/metrics`)).body;
+  assert.equal(sample(again, `kairos_upstream_connects_total{backend="${key}"}`), 1);
+  assert.equal(sample(again, `kairos_circuit_breaker_failures{service="${key}"}`), 2);
+});
