@@ -25,6 +25,7 @@ export function crossCheckConfig(config: Config): ProblemLists {
   checkAdminOrigins(config.admin.allowed_origins, ["admin", "allowed_origins"], sink);
   if (config.rate_limit?.enable_redis) redisWarning(["rate_limit", "enable_redis"], sink);
   const seen = new Map<string, { index: number; methods: readonly HttpMethod[] }[]>();
+  checkSharedBackends(config.routers, sink);
   config.routers.forEach((route, i) => {
     const path = ["routers", i];
     checkBackends(route, path, sink);
@@ -50,6 +51,40 @@ export function crossCheckConfig(config: Config): ProblemLists {
     }
   });
   return sink;
+}
+
+/**
+ * A backend listed by several routes has one circuit breaker and one health check (its state is shared), so
+ * differing settings cannot all apply: say which do.
+ */
+function checkSharedBackends(routes: readonly RouteConfig[], sink: ProblemLists): void {
+  const first = new Map<string, number>();
+  routes.forEach((route, i) => {
+    if (route.protocol !== "http" && route.protocol !== "websocket") return;
+    route.backends.forEach((backend, b) => {
+      const address = parseBackendHost(backend.host, backend.port, route.protocol);
+      if (typeof address === "string") return;
+      const secure = address.scheme === "https" || address.scheme === "wss";
+      const key = `${secure ? "https" : "http"}://${address.authority}`;
+      const owner = first.get(key);
+      if (owner === undefined) return void first.set(key, i);
+      const other = routes[owner];
+      const differs = [
+        JSON.stringify(other.circuit_breaker) !== JSON.stringify(route.circuit_breaker) &&
+        `its circuit_breaker is routers[${owner}]'s`,
+        JSON.stringify(other.health_check) !== JSON.stringify(route.health_check) &&
+        "its health check runs with the settings of the first route that sets a health_check_path",
+      ].filter(Boolean);
+      if (differs.length > 0) {
+        sink.warnings.push(problemAt(
+          ["routers", i, "backends", b],
+          `${key} is also a backend of routers[${owner}] with other settings; one backend has one state, so ${
+            differs.join(", and ")
+          }`,
+        ));
+      }
+    });
+  });
 }
 
 // kairos-rs accepts the flag and ignores it too; here the operator is told that counters stay per process.

@@ -270,12 +270,13 @@ export class Gateway {
     const seen = new Set<string>();
     for (const route of this.#snapshot.routes) {
       if (route.config.protocol !== "http" && route.config.protocol !== "websocket") continue;
-      for (const backend of route.backends) {
-        if (backend.healthCheckPath && !seen.has(backend.key)) {
+      route.backends.forEach((backend, i) => {
+        // The timings of the route that set the path (a backend shared by routes has one check).
+        if (route.config.backends[i].health_check_path && !seen.has(backend.key)) {
           seen.add(backend.key);
           entries.push({ backend, config: route.config.health_check });
         }
-      }
+      });
     }
     this.#health.update(entries);
   }

@@ -84,10 +84,20 @@ function compileRoute(
 ): CompiledRoute {
   const states = route.backends.map((backend) => {
     const target = upstreamTarget(backend, route);
+    const healthCheckPath = backend.health_check_path ?? null;
+    const shared = seen.get(target.key);
+    if (shared !== undefined) {
+      // One state per backend: the first route that lists it sets its breaker; a health check path set by
+      // any route is kept (a later route without one must not switch the checks off).
+      if (shared.healthCheckPath === null && healthCheckPath !== null) {
+        shared.healthCheckPath = healthCheckPath;
+      }
+      return shared;
+    }
     const state = deps.registry.resolve(target.key, {
       target,
       weight: backend.weight,
-      healthCheckPath: backend.health_check_path ?? null,
+      healthCheckPath,
       breakerConfig: route.circuit_breaker,
     });
     seen.set(target.key, state);

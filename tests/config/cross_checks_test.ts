@@ -267,3 +267,17 @@ Deno.test("an ftp or dns route loads with a warning that it is not served yet", 
     assert.match(warning.message, new RegExp(`${protocol} routes are not served yet`));
   }
 });
+
+Deno.test("a backend shared by routes with different breaker or health settings gets a warning saying which apply", () => {
+  const backends = [{ host: "http://10.0.0.5", port: 8080, health_check_path: "/health" }];
+  const result = check(configWithRoutes([
+    { external_path: "/a", internal_path: "/a", backends, circuit_breaker: { failure_threshold: 3 } },
+    { external_path: "/b", internal_path: "/b", backends: [{ host: "http://10.0.0.5", port: 8080 }] },
+    { external_path: "/c", internal_path: "/c", backends, circuit_breaker: { failure_threshold: 3 } },
+  ]));
+  assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
+  const shared = result.warnings.filter((w) => w.message.includes("is also a backend of"));
+  assert.deepEqual(shared.map((w) => w.path), ["routers[1].backends[0]"]);
+  assert.match(shared[0].message, /http:\/\/10\.0\.0\.5:8080 is also a backend of routers\[0\]/);
+  assert.match(shared[0].message, /its circuit_breaker is routers\[0\]'s/);
+});

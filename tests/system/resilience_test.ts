@@ -137,3 +137,36 @@ Deno.test("health checks remove a failing backend and bring it back", async () =
   await sleep(500);
   assert.deepEqual(await spread(), new Set(["a", "b"]));
 });
+
+Deno.test("a backend shared by two routes keeps the health check one of them sets, whatever their order", async () => {
+  let healthy = true;
+  await using b = startBackend((req) =>
+    new URL(req.url).pathname === "/health"
+      ? new Response(healthy ? "up" : "down", { status: healthy ? 200 : 500 })
+      : new Response("b")
+  );
+  const checked = {
+    external_path: "/checked",
+    internal_path: "/c",
+    methods: ["GET"],
+    backends: [{ host: "http://127.0.0.1", port: b.port, health_check_path: "/health" }],
+    health_check: { interval_ms: 100, timeout_ms: 100, unhealthy_threshold: 2, healthy_threshold: 2 },
+  };
+  const plain = {
+    external_path: "/plain",
+    internal_path: "/p",
+    methods: ["GET"],
+    backends: [{ host: "http://127.0.0.1", port: b.port }],
+  };
+  for (const routers of [[checked, plain], [plain, checked]]) {
+    healthy = true;
+    await using gw = await startGateway({ version: 1, routers });
+    assert.equal((await fetchText(`${gw.url}/plain`)).status, 200);
+    healthy = false;
+    await sleep(600);
+    const metrics = (await fetchText(`${gw.url}/metrics`)).body;
+    assert.match(metrics, new RegExp(`kairos_backend_up\\{backend="http://127.0.0.1:${b.port}"\\} 0`));
+    // Both routes share the one state: neither sends to the unhealthy backend.
+    assert.equal((await fetchText(`${gw.url}/plain`)).status, 503);
+  }
+});
