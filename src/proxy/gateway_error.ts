@@ -57,8 +57,13 @@ export function errorResponse(err: GatewayError, requestId: string, head = false
     request_id: requestId,
     timestamp: new Date().toISOString(),
   });
+  const bytes = ENCODER.encode(body);
   const headers = new Headers(err.headers);
   headers.set("content-type", "application/json");
+  // Set here so the access log and byte counters can read what the error body weighs.
+  headers.set("content-length", String(bytes.length));
   headers.set("x-request-id", requestId);
-  return new Response(head ? null : body, { status: err.status, headers });
+  return new Response(head ? null : bytes, { status: err.status, headers });
 }
+
+const ENCODER = new TextEncoder();

@@ -87,7 +87,9 @@ export class RequestRecord implements ProxyObserver {
     // Error stages (security headers) do not read the context, which an unrouted request does not have.
     for (let i = 0; i < stages.length; i++) response = stages[i](this.context!, response);
     this.#status = response.status;
-    this.#bytesOut = 0;
+    // Error stages may replace the body, so read its size from the response as sent.
+    const length = this.#request.method === "HEAD" ? 0 : Number(response.headers.get("content-length") ?? 0);
+    this.#bytesOut = Number.isFinite(length) ? length : 0;
     // An error body is small and complete: finalise now rather than wait for its delivery.
     this.#finish();
     return response;

@@ -87,3 +87,29 @@ Deno.test("429s, 401s, 403s, breaker verdicts and pooled connections show in /me
   assert.equal(sample(again, `kairos_upstream_connects_total{backend="${key}"}`), 1);
   assert.equal(sample(again, `kairos_circuit_breaker_failures{service="${key}"}`), 2);
 });
+
+Deno.test("a gateway error's body is counted in the access log and the response-bytes series", async () => {
+  await using gw = await startGateway({
+    version: 1,
+    routers: [{
+      external_path: "/x",
+      internal_path: "/x",
+      methods: ["GET"],
+      backends: [{ host: "http://127.0.0.1", port: 9 }],
+    }],
+  });
+  const res = await fetchText(`${gw.url}/nowhere`);
+  assert.equal(res.status, 404);
+  const size = new TextEncoder().encode(res.body).length;
+  assert.equal(res.headers.get("content-length"), String(size));
+  let line: { bytes_out?: number } | undefined;
+  for (let i = 0; i < 50 && line === undefined; i++) {
+    line = gw.output().split("\n").filter((l) =>
+      l.includes('"path":"/nowhere"')
+    ).map((l) => JSON.parse(l))[0];
+    if (line === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(line?.bytes_out, size);
+  const metrics = (await fetchText(`${gw.url}/metrics`)).body;
+  assert.equal(sample(metrics, 'kairos_http_response_bytes_total{route="(none)"}'), size);
+});
