@@ -83,6 +83,20 @@ export class BackendRecorder {
     }
   }
 
+  /**
+   * Counts a response body the backend broke off after its head (a reset, or a stall past idle_timeout_ms):
+   * the attempt was already counted as a response, so only the timeout or connection-error totals move.
+   */
+  bodyFailed(kind: "timeout" | "connection"): void {
+    if (kind === "timeout") {
+      this.#timeouts.inc();
+      this.#m.timeoutErrors.inc();
+    } else {
+      this.#connectionErrors.inc();
+      this.#m.connectionErrors.inc();
+    }
+  }
+
   /** Sets the breaker state gauge. */
   breakerState(state: BreakerStateName): void {
     this.#breakerState.set(BREAKER_CODES[state]);

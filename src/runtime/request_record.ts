@@ -6,6 +6,7 @@ import type { RequestContext, ResponseStage } from "../proxy/context.ts";
 import { errorResponse, type GatewayError } from "../proxy/gateway_error.ts";
 import type { ProxyObserver } from "../proxy/proxy_step.ts";
 import type { BackendState } from "../upstream/backend_state.ts";
+import { UpstreamError } from "../upstream/client.ts";
 import type { HandlerState } from "./request_handler.ts";
 import type { CompiledRoute } from "./snapshot.ts";
 
@@ -150,6 +151,12 @@ export class RequestRecord implements ProxyObserver {
         } catch (err) {
           // The backend died mid-response: the client connection is cut; we count and log it.
           this.#error = `upstream body failed: ${err instanceof Error ? err.message : String(err)}`;
+          if (this.#backend !== undefined) {
+            const timeout = err instanceof UpstreamError && err.kind === "timeout";
+            this.#state.metrics.backendRecorder(this.#backend.key).bodyFailed(
+              timeout ? "timeout" : "connection",
+            );
+          }
           controller.error(err);
         }
       },

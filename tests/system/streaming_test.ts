@@ -84,6 +84,38 @@ for (const client of CLIENTS) {
     });
     assert.equal((await fetchText(`${gw.url}/api/next`)).body, "fine");
     await gw.waitForOutput(/"error":"upstream body failed/);
+    // Counted against the backend, though its head had arrived as a success.
+    const metrics = (await fetchText(`${gw.url}/metrics`)).body;
+    const key = `http://127.0.0.1:${backend.port}`;
+    assert.match(metrics, new RegExp(`kairos_upstream_connection_errors_total\\{backend="${key}"\\} 1\\n`));
+    assert.match(metrics, /kairos_connection_errors_total 1\n/);
+  });
+
+  Deno.test(`a backend that stalls mid-response past idle_timeout_ms is a counted timeout (${client})`, async () => {
+    await using backend = startBackend(() => {
+      let n = 0;
+      return new Response(
+        new ReadableStream({
+          async pull(c) {
+            if (n++ < 2) c.enqueue(new Uint8Array(65536));
+            else await new Promise((r) => setTimeout(r, 3000));
+          },
+          cancel() {},
+        }),
+      );
+    });
+    await using gw = await startGateway(
+      routeConfig([backend], { idle_timeout_ms: 300 }, { server: { upstream_client: client } }),
+    );
+    const res = await fetch(`${gw.url}/api/stall`);
+    assert.equal(res.status, 200);
+    await assert.rejects(async () => {
+      for await (const _ of res.body!) { /* drain until the cut */ }
+    });
+    const metrics = (await fetchText(`${gw.url}/metrics`)).body;
+    const key = `http://127.0.0.1:${backend.port}`;
+    assert.match(metrics, new RegExp(`kairos_upstream_timeouts_total\\{backend="${key}"\\} 1\\n`));
+    assert.match(metrics, /kairos_timeout_errors_total 1\n/);
   });
 }
 
