@@ -119,6 +119,7 @@ export class Gateway {
       accessLog: this.#accessLog,
       logger: this.logger,
       draining: () => this.#draining,
+      observeBackend: (backend, ok) => this.#health.observe(backend, ok),
       startedAt: this.startedAt,
       renderMetrics: () => this.renderAllMetrics(),
       websocket: (ctx, route) => this.#websockets.handle(ctx, route),

@@ -22,6 +22,7 @@ import {
   upstreamQuery,
   type UrlParts,
 } from "../routing/request_target.ts";
+import type { BackendState } from "../upstream/backend_state.ts";
 import type { UpstreamClient } from "../upstream/client.ts";
 import { builtinResponse } from "./builtin_endpoints.ts";
 import type { CompiledRoute, Snapshot } from "./snapshot.ts";
@@ -41,6 +42,8 @@ export interface HandlerState {
   readonly renderMetrics: () => string | Promise<string>;
   /** Handles a WebSocket upgrade on a websocket route (issue: WebSocket proxying). */
   readonly websocket?: (ctx: RequestContext, route: CompiledRoute) => Promise<Response> | Response;
+  /** Passive health: each upstream attempt's transport outcome (a response, or a connect error / timeout / reset). */
+  readonly observeBackend?: (backend: BackendState, ok: boolean) => void;
 }
 
 // Scratch for the head measurement and the URL split; each request overwrites them before reading them,

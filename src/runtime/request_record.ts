@@ -59,6 +59,7 @@ export class RequestRecord implements ProxyObserver {
   attempt(backend: BackendState, outcome: "response" | "connect_error" | "timeout" | "protocol_error"): void {
     this.#attempts++;
     this.#state.metrics.backendRecorder(backend.key).attempt(outcome);
+    this.#state.observeBackend?.(backend, outcome === "response");
   }
 
   retry(): void {

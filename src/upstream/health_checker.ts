@@ -86,6 +86,17 @@ export class HealthChecker {
     }
   }
 
+  /**
+   * Counts a real request's outcome like a probe's ("passive" checks, as nginx's max_fails): a backend that
+   * fails `unhealthy_threshold` requests in a row is taken out before the next probe would notice. Only
+   * backends with an active check count: nothing else could bring them back.
+   */
+  observe(backend: BackendState, ok: boolean): void {
+    if (this.#checks.size === 0) return;
+    const check = this.#checks.get(backend.key);
+    if (check !== undefined && check.active && check.backend === backend) this.#record(check, ok);
+  }
+
   /** Stops every check and aborts in-flight probes; leaves no timers behind. Health flags stay as they are. */
   stop(): void {
     this.#stopped = true;

@@ -170,3 +170,39 @@ Deno.test("a backend shared by two routes keeps the health check one of them set
     assert.equal((await fetchText(`${gw.url}/plain`)).status, 503);
   }
 });
+
+Deno.test("real requests that fail count toward unhealthy_threshold before any probe does (passive checks)", async () => {
+  // Answers its health checks, but drops every other request without a response.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  const serving = (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        const buf = new Uint8Array(4096);
+        const n = await conn.read(buf).catch(() => null);
+        const head = n ? new TextDecoder().decode(buf.subarray(0, n)) : "";
+        if (head.startsWith("GET /health ")) {
+          await conn.write(
+            new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nup"),
+          )
+            .catch(() => {});
+        }
+        conn.close();
+      })();
+    }
+  })().catch(() => {});
+  try {
+    await using gw = await startGateway(routeConfig([{ port, health_check_path: "/health" }], {
+      health_check: { interval_ms: 60_000, timeout_ms: 1000, unhealthy_threshold: 2, healthy_threshold: 1 },
+      circuit_breaker: { failure_threshold: 100 },
+    }));
+    await sleep(200); // the first probe succeeds
+    for (let i = 0; i < 2; i++) assert.equal((await fetchText(`${gw.url}/api/x`)).status, 502);
+    const metrics = (await fetchText(`${gw.url}/metrics`)).body;
+    assert.match(metrics, new RegExp(`kairos_backend_up\\{backend="http://127.0.0.1:${port}"\\} 0`));
+    assert.equal((await fetchText(`${gw.url}/api/x`)).status, 503);
+  } finally {
+    listener.close();
+    await serving;
+  }
+});

@@ -262,3 +262,25 @@ Deno.test("HealthChecker follows a real backend going down (500) and coming back
     await server.shutdown();
   }
 });
+
+Deno.test("observe(): real requests' failures count like probes, only for checked backends", () => {
+  const checked = backend("http://127.0.0.1:9101");
+  const unchecked = backend("http://127.0.0.1:9102", null);
+  // A probe that never answers within the test: only observe() moves the counters.
+  const checker = new HealthChecker({ probe: () => new Promise<boolean>(() => {}) });
+  checker.update([{ backend: checked, config: config({ interval_ms: 60_000, timeout_ms: 50_000 }) }]);
+  try {
+    checker.observe(checked, false);
+    checker.observe(checked, false);
+    checker.observe(checked, true); // a success in between resets the run
+    checker.observe(checked, false);
+    checker.observe(checked, false);
+    assert.equal(checked.healthy, true, "two failures in a row are under the threshold of 3");
+    checker.observe(checked, false);
+    assert.equal(checked.healthy, false, "the third failure in a row takes it out");
+    for (let i = 0; i < 5; i++) checker.observe(unchecked, false);
+    assert.equal(unchecked.healthy, true, "nothing would bring an unchecked backend back");
+  } finally {
+    checker.stop();
+  }
+});
