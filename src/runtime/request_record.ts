@@ -29,6 +29,7 @@ export class RequestRecord implements ProxyObserver {
   #bytesOut = 0;
   #backend: BackendState | undefined;
   #attempts = 0;
+  #triedKey: string | undefined = undefined;
   #error: string | undefined;
   #inFlight = false;
 
@@ -58,6 +59,7 @@ export class RequestRecord implements ProxyObserver {
 
   attempt(backend: BackendState, outcome: "response" | "connect_error" | "timeout" | "protocol_error"): void {
     this.#attempts++;
+    this.#triedKey = backend.key;
     this.#state.metrics.backendRecorder(backend.key).attempt(outcome);
     this.#state.observeBackend?.(backend, outcome === "response");
   }
@@ -200,7 +202,8 @@ export class RequestRecord implements ProxyObserver {
       method: this.#request.method,
       path: this.#path,
       route: this.#routeId || "(none)",
-      backend: this.#backend?.key ?? this.context?.backend ?? null,
+      // A request that failed upstream names the last backend it tried.
+      backend: this.#backend?.key ?? this.context?.backend ?? this.#triedKey ?? null,
       status: this.#status,
       durationMs: duration,
       bytesIn,

@@ -112,4 +112,12 @@ Deno.test("a gateway error's body is counted in the access log and the response-
   assert.equal(line?.bytes_out, size);
   const metrics = (await fetchText(`${gw.url}/metrics`)).body;
   assert.equal(sample(metrics, 'kairos_http_response_bytes_total{route="(none)"}'), size);
+  // A request that failed upstream names the backend it tried.
+  assert.equal((await fetchText(`${gw.url}/x`)).status, 502);
+  let failed: { backend?: string | null } | undefined;
+  for (let i = 0; i < 50 && failed === undefined; i++) {
+    failed = gw.output().split("\n").filter((l) => l.includes('"path":"/x"')).map((l) => JSON.parse(l))[0];
+    if (failed === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(failed?.backend, "http://127.0.0.1:9");
 });
