@@ -25,6 +25,16 @@ export interface AccessLogEntry {
   readonly error?: string;
   /** Epoch ms the line is stamped with; default: now. */
   readonly time?: number;
+  /** For a proxied WebSocket connection, logged when it closes (bytes are message payload bytes). */
+  readonly websocket?: WebSocketLogFields;
+}
+
+export interface WebSocketLogFields {
+  readonly messagesIn: number;
+  readonly messagesOut: number;
+  readonly closeCode: number;
+  readonly closeReason: string;
+  readonly closedBy: string;
 }
 
 export interface AccessLogOptions {
@@ -94,5 +104,10 @@ export function formatAccessLine(e: AccessLogEntry): string {
     },"bytes_in":${e.bytesIn},"bytes_out":${e.bytesOut}` +
     `,"client_ip":${JSON.stringify(e.clientIp)},"attempts":${e.attempts}`;
   if (e.error !== undefined) line += `,"error":${JSON.stringify(e.error)}`;
+  const ws = e.websocket;
+  if (ws !== undefined) {
+    line += `,"messages_in":${ws.messagesIn},"messages_out":${ws.messagesOut},"close_code":${ws.closeCode}` +
+      `,"close_reason":${JSON.stringify(ws.closeReason)},"closed_by":${JSON.stringify(ws.closedBy)}`;
+  }
   return line + "}\n";
 }

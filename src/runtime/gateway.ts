@@ -81,6 +81,7 @@ export class Gateway {
     this.#accessLog = options.config.server.access_log ? createAccessLog() : undefined;
     this.#websockets = createWebSocketProxy({
       logger: this.logger,
+      accessLog: this.#accessLog,
       metrics: this.metrics,
       registry: this.registry,
     });

@@ -197,6 +197,8 @@ export class RequestRecord implements ProxyObserver {
     const bytesIn = Number(this.#request.headers.get("content-length") ?? 0) || 0;
     const recorder = this.#route?.recorder ?? state.metrics.routeRecorder(this.#routeId || "(none)");
     recorder.record(this.#request.method, this.#status, duration, bytesIn, this.#bytesOut);
+    // An upgraded WebSocket connection gets its line when it closes (duration, messages, close code).
+    if (this.#status === 101) return;
     state.accessLog?.log({
       requestId: this.#requestId,
       method: this.#request.method,

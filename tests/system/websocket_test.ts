@@ -390,3 +390,27 @@ Deno.test("open WebSockets survive a config reload and are closed with 1001 at s
     await gw.stop("SIGKILL");
   }
 });
+
+Deno.test("the access log gets one line per WebSocket connection, when it closes", async () => {
+  await using echo = wsBackend();
+  await using gw = await startGateway({ version: 1, routers: [route("/echo", [echo.port])] });
+  const ws = await connect(wsUrl(gw, "/echo/room"));
+  for (const text of ["one", "two"]) {
+    ws.send(text);
+    assert.equal(await nextMessage(ws), text);
+  }
+  assert.doesNotMatch(gw.output(), /"path":"\/echo\/room"/, "no line at the upgrade");
+  await closeNormally(ws);
+  await gw.waitForOutput(/"path":"\/echo\/room"/);
+  const entry = JSON.parse(gw.output().split("\n").find((l) => l.includes('"path":"/echo/room"'))!);
+  assert.equal(entry.status, 101);
+  assert.equal(entry.backend, `http://127.0.0.1:${echo.port}`);
+  assert.equal(entry.messages_in, 2);
+  assert.equal(entry.messages_out, 2);
+  assert.equal(entry.bytes_in, 6);
+  assert.equal(entry.close_code, 1000);
+  assert.equal(entry.closed_by, "client");
+  assert.equal(entry.attempts, 1);
+  assert.ok(entry.duration_ms > 0);
+  assert.equal(gw.output().split("\n").filter((l) => l.includes('"path":"/echo/room"')).length, 1);
+});

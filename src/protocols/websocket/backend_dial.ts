@@ -37,6 +37,8 @@ export interface DialedBackend {
   readonly protocol: string;
   /** Frame bytes that arrived with the handshake response. */
   readonly leftover: Uint8Array;
+  /** Backends tried, this one included. */
+  attempts: number;
 }
 
 type Attempt =
@@ -62,6 +64,7 @@ export async function dialWebSocketBackend(
     if (result.kind === "open") {
       recorder.attempt("response");
       backend.breaker.onSuccess();
+      result.dialed.attempts = attempt + 1;
       return result.dialed;
     }
     backend.release();
@@ -125,7 +128,7 @@ async function attemptOnce(
     if (answer.accepted) {
       return {
         kind: "open",
-        dialed: { backend, conn, protocol: answer.protocol, leftover: answer.leftover },
+        dialed: { backend, conn, protocol: answer.protocol, leftover: answer.leftover, attempts: 1 },
       };
     }
     closeQuietly(conn);

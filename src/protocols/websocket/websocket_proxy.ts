@@ -6,6 +6,7 @@
  */
 import { type WebSocketConfig, websocketSchema } from "../../config/schema.ts";
 import type { GatewayMetrics } from "../../observe/gateway_metrics.ts";
+import type { AccessLog } from "../../observe/access_log.ts";
 import type { Logger } from "../../observe/logger.ts";
 import { MetricsRegistry } from "../../observe/metrics_registry.ts";
 import type { RequestContext } from "../../proxy/context.ts";
@@ -19,6 +20,8 @@ import { WebSocketSession } from "./websocket_session.ts";
 
 export interface WebSocketProxyDeps {
   readonly logger: Logger;
+  /** Gets one line per connection, when it closes. */
+  readonly accessLog?: AccessLog;
   readonly metrics: GatewayMetrics;
   /** Where the WebSocket series are registered (the gateway's registry; a private one when absent). */
   readonly registry?: MetricsRegistry;
@@ -98,6 +101,9 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
         options,
         series: wsMetrics.route(route.id),
         logger: deps.logger,
+        accessLog: deps.accessLog,
+        path: ctx.path,
+        attempts: dialed.attempts,
         ended,
       });
       sessions.add(session);

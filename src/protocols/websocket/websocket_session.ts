@@ -4,6 +4,7 @@
  * log line plus metrics when both legs are closed.
  */
 import type { WebSocketConfig } from "../../config/schema.ts";
+import type { AccessLog } from "../../observe/access_log.ts";
 import type { Logger } from "../../observe/logger.ts";
 import type { BackendState } from "../../upstream/backend_state.ts";
 import { type BackendEnd, type BackendListener, BackendSocket } from "./backend_socket.ts";
@@ -28,6 +29,12 @@ export interface SessionInit {
   readonly options: WebSocketConfig;
   readonly series: RouteWebSocketSeries;
   readonly logger: Logger;
+  /** Where the connection's one access-log line goes when it closes (none when the access log is off). */
+  readonly accessLog?: AccessLog;
+  /** The upgrade request's path, for the access log. */
+  readonly path: string;
+  /** Upstream attempts the dial took, for the access log. */
+  readonly attempts: number;
   /** Called once, when both legs are closed. */
   readonly ended: (session: WebSocketSession) => void;
 }
@@ -277,12 +284,33 @@ export class WebSocketSession implements BackendListener {
     const init = this.#init;
     init.series.open.dec();
     init.series.closed(this.#closeCode);
+    const durationMs = performance.now() - this.#startedAt;
+    init.accessLog?.log({
+      requestId: init.requestId,
+      method: "GET",
+      path: init.path,
+      route: init.routeId,
+      backend: this.#backend.key,
+      status: 101,
+      durationMs,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#bytesOut,
+      clientIp: init.clientIp,
+      attempts: init.attempts,
+      websocket: {
+        messagesIn: this.#messagesIn,
+        messagesOut: this.#messagesOut,
+        closeCode: this.#closeCode,
+        closeReason: this.#closeReason,
+        closedBy: this.#closedBy ?? "gateway",
+      },
+    });
     init.logger.info("websocket closed", {
       request_id: init.requestId,
       route: init.routeId,
       backend: this.#backend.key,
       client_ip: init.clientIp,
-      duration_ms: Math.round(performance.now() - this.#startedAt),
+      duration_ms: Math.round(durationMs),
       messages_in: this.#messagesIn,
       messages_out: this.#messagesOut,
       bytes_in: this.#bytesIn,
