@@ -18,7 +18,7 @@ import { ConfigStore } from "./src/runtime/config_store.ts";
 import { createServiceNotifier, type ServiceNotifier } from "./src/runtime/service_notifier.ts";
 import { startControlPlane } from "./src/runtime/control_plane.ts";
 import { Gateway } from "./src/runtime/gateway.ts";
-import { formatListenAddress, parsePortText } from "./src/runtime/listen_address.ts";
+import { formatListenAddress, parsePortText, parseWholeNumber } from "./src/runtime/listen_address.ts";
 import { VERSION } from "./src/runtime/version.ts";
 import { runWorker } from "./src/runtime/workers/worker_agent.ts";
 import { WORKER_ENV } from "./src/runtime/workers/worker_socket.ts";
@@ -169,9 +169,6 @@ function logOptions(): { level: ReturnType<typeof parseLogLevel>; format: LogFor
   return { level, format };
 }
 
-// Digits only: Number() would also read "1e3", "0x50" and " 8 " as worker counts.
-const WHOLE_NUMBER = /^[0-9]{1,6}$/;
-
 function parsePort(value: string, source: string): number {
   const port = parsePortText(value);
   if (port === undefined) {
@@ -183,8 +180,8 @@ function parsePort(value: string, source: string): number {
 }
 
 function parseWorkers(value: string, source: string): number {
-  const workers = Number(value);
-  if (!WHOLE_NUMBER.test(value) || workers < 1 || workers > 64) {
+  const workers = parseWholeNumber(value, 64);
+  if (workers === undefined || workers < 1) {
     throw new TypeError(
       `Cannot start workers as ${source} must be a whole number 1-64: current value is "${value}"`,
     );

@@ -44,8 +44,8 @@ export class BackendRecorder {
   readonly connects: CounterChild;
   readonly reuses: CounterChild;
   readonly poolWaits: CounterChild;
-  // Last totals read from the breaker (failures, successes) and the pool (connects, reuses, waits).
-  readonly #seen = [0, 0, 0, 0, 0];
+  // Last total read from the breaker or the pool for each counter it feeds.
+  readonly #seen = new Map<CounterChild, number>();
 
   constructor(metrics: GatewayMetrics, key: string) {
     const f = metrics.families;
@@ -109,26 +109,26 @@ export class BackendRecorder {
 
   /** Brings the breaker counters up to the breaker's totals (read when /metrics is rendered). */
   syncBreaker(failures: number, successes: number): void {
-    advance(this.breakerFailures, failures, this.#seen, 0);
-    advance(this.breakerSuccesses, successes, this.#seen, 1);
+    this.#advance(this.breakerFailures, failures);
+    this.#advance(this.breakerSuccesses, successes);
   }
 
   /** Copies a connection pool's gauges and brings its counters up to the pool's totals. */
   syncPool(stats: UpstreamPoolStats): void {
     this.idleConnections.set(stats.idle);
     this.activeConnections.set(stats.active);
-    advance(this.connects, stats.connects, this.#seen, 2);
-    advance(this.reuses, stats.reuses, this.#seen, 3);
-    advance(this.poolWaits, stats.waits, this.#seen, 4);
+    this.#advance(this.connects, stats.connects);
+    this.#advance(this.reuses, stats.reuses);
+    this.#advance(this.poolWaits, stats.waits);
   }
-}
 
-/**
- * Adds what a source total grew by since the last reading, kept in `seen[slot]`. A total below the last
- * reading (a new breaker or pool for the same key) counts from zero again: a counter never goes down.
- */
-function advance(counter: CounterChild, total: number, seen: number[], slot: number): void {
-  const last = seen[slot];
-  counter.inc(total >= last ? total - last : total);
-  seen[slot] = total;
+  /**
+   * Adds what a source total grew by since the last reading. A total below the last reading (a new
+   * breaker or pool for the same key) counts from zero again: a counter never goes down.
+   */
+  #advance(counter: CounterChild, total: number): void {
+    const last = this.#seen.get(counter) ?? 0;
+    counter.inc(total >= last ? total - last : total);
+    this.#seen.set(counter, total);
+  }
 }

@@ -7,6 +7,7 @@
  */
 import type { ServerConfig } from "../config/schema.ts";
 import { GatewayError } from "../proxy/gateway_error.ts";
+import { splitUrl } from "../routing/request_target.ts";
 
 /**
  * A 414 error when the request line alone is over `server.max_header_bytes`, a 431 error when the whole
@@ -31,7 +32,9 @@ export function checkHeaderLimits(
   const bytes = size.bytes + request.method.length + url.length + 11;
   if (bytes <= server.max_header_bytes) return undefined;
   // Over the limit (the rare path): was it the request line on its own?
-  const lineBytes = request.method.length + 1 + (url.length - targetStart(url)) + 11;
+  const parts = { pathStart: 0, queryStart: 0, end: 0 };
+  splitUrl(url, parts);
+  const lineBytes = request.method.length + 1 + (url.length - parts.pathStart) + 11;
   if (lineBytes > server.max_header_bytes) {
     return new GatewayError(
       414,
@@ -44,11 +47,4 @@ export function checkHeaderLimits(
     "headers_too_large",
     `Request headers take ${bytes} bytes, more than the limit of ${server.max_header_bytes}`,
   );
-}
-
-/** Where the origin-form target (`/path?query`) starts in an absolute URL. */
-function targetStart(url: string): number {
-  const scheme = url.indexOf("://");
-  const slash = url.indexOf("/", scheme < 0 ? 0 : scheme + 3);
-  return slash < 0 ? url.length : slash;
 }

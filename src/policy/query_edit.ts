@@ -21,21 +21,24 @@ export function editQuery(query: string, edits: readonly QueryEdit[]): string {
   const names = pairs.map(pairName);
   for (const edit of edits) {
     const first = names.indexOf(edit.name);
-    if (edit.kind === "remove" || (edit.kind !== "add" && first >= 0)) {
-      // Drop every occurrence; `set` and `replace` then put one back where the first one was.
-      for (let i = pairs.length - 1; i >= first && first >= 0; i--) {
-        if (names[i] === edit.name) {
-          pairs.splice(i, 1);
-          names.splice(i, 1);
-        }
+    if (first < 0) {
+      if (edit.kind === "add" || edit.kind === "set") {
+        pairs.push(edit.pair);
+        names.push(edit.name);
       }
-      if (edit.kind !== "remove") {
-        pairs.splice(first, 0, edit.pair);
-        names.splice(first, 0, edit.name);
+      continue;
+    }
+    if (edit.kind === "add") continue;
+    // Drop every occurrence; `set` and `replace` then put one back where the first one was.
+    for (let i = pairs.length - 1; i >= first; i--) {
+      if (names[i] === edit.name) {
+        pairs.splice(i, 1);
+        names.splice(i, 1);
       }
-    } else if (first < 0 && edit.kind !== "replace") {
-      pairs.push(edit.pair);
-      names.push(edit.name);
+    }
+    if (edit.kind !== "remove") {
+      pairs.splice(first, 0, edit.pair);
+      names.splice(first, 0, edit.name);
     }
   }
   return pairs.length === 0 ? "" : `?${pairs.join("&")}`;

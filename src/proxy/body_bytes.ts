@@ -1,6 +1,9 @@
 /** Bodies held whole: joining read chunks, and reading a stream into one buffer under a size limit. */
 
-/** Joins `chunks` into one buffer of `size` bytes (the sum of their lengths); one chunk is returned as is. */
+/**
+ * Joins `chunks` into one buffer of `size` bytes (the sum of their lengths); one chunk is returned as is, none
+ * as an empty buffer.
+ */
 export function joinChunks<T extends Uint8Array>(
   chunks: readonly T[],
   size?: number,
@@ -43,5 +46,5 @@ export async function readBytesUpTo(
   } finally {
     reader.releaseLock();
   }
-  return chunks.length === 0 ? new Uint8Array(0) : joinChunks(chunks, size);
+  return joinChunks(chunks, size);
 }

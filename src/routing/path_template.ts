@@ -197,5 +197,5 @@ export function patternShape(segments: readonly PathSegment[]): string {
 
 /** True when a segment of `path` is `..` (also percent-encoded), which could climb out of a backend prefix. */
 export function hasTraversal(path: string): boolean {
-  return path.split("/").some((segment) => segment.replaceAll(/%2e/gi, ".") === "..");
+  return path.split("/").some((segment) => canonicalSegment(segment) === "..");
 }

@@ -26,14 +26,16 @@ export interface ControlPlane {
   close(): Promise<void>;
 }
 
-const WATCH_VALUE = /^(1|true|on|yes|0|false|off|no)$/i;
+const WATCH_ON = /^(1|true|on|yes)$/i;
+const WATCH_OFF = /^(0|false|off|no)$/i;
 
 /** Starts history, admin listener (when `admin.enabled`) and file watcher (unless KAIROS_WATCH_CONFIG=0). */
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { gateway, store, logger, env } = options;
   const watch = env("KAIROS_WATCH_CONFIG") ?? "1";
   // A typo ("flase") must not leave the watcher on while the operator believes it is off, or the reverse.
-  if (!WATCH_VALUE.test(watch)) {
+  const watchFile = WATCH_ON.test(watch);
+  if (!watchFile && !WATCH_OFF.test(watch)) {
     throw new TypeError(
       `Cannot watch the config file as KAIROS_WATCH_CONFIG must be 1/true/on/yes or 0/false/off/no: current value is "${watch}"`,
     );
@@ -57,7 +59,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       admin = new adminModule.AdminServer({ plan, store, gateway, history, logger });
       admin.start();
     }
-    if (!/^(0|false|off|no)$/i.test(watch)) {
+    if (watchFile) {
       watcher = new ConfigWatcher({
         path: store.path,
         onChange: () => store.reloadFromFile("file"),

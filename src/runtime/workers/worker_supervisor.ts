@@ -66,13 +66,11 @@ export class WorkerSupervisor {
   readonly #dir: string;
   readonly #workers: Worker[] = [];
   readonly #server: Deno.HttpServer;
-  readonly #command: { program: string; args: string[] };
   #stopping = false;
 
   private constructor(options: SupervisorOptions, dir: string) {
     this.#options = options;
     this.#dir = dir;
-    this.#command = options.command;
     this.#server = Deno.serve({ path: primarySocketPath(dir), onListen() {} }, async (request) => {
       if (request.method === "GET" && new URL(request.url).pathname === "/metrics") {
         return new Response(await this.renderMetrics(), {
@@ -161,9 +159,7 @@ export class WorkerSupervisor {
           pid: process.pid,
           error: (err as Error).message,
         });
-        try {
-          process.kill("SIGTERM");
-        } catch { /* already gone */ }
+        signal(process, "SIGTERM");
       }
     }));
   }
@@ -207,20 +203,12 @@ export class WorkerSupervisor {
       clearTimeout(w.restartTimer);
       return w.process ? [w.process] : [];
     });
-    for (const process of running) {
-      try {
-        process.kill("SIGTERM");
-      } catch { /* already gone */ }
-    }
+    for (const process of running) signal(process, "SIGTERM");
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs));
     await Promise.race([Promise.all(running.map((p) => p.status)), late]);
     clearTimeout(timer);
-    for (const process of running) {
-      try {
-        process.kill("SIGKILL");
-      } catch { /* exited */ }
-    }
+    for (const process of running) signal(process, "SIGKILL");
     await Promise.all(running.map((p) => p.status));
     for (const worker of this.#workers) worker.client.close();
     await this.#server.shutdown();
@@ -229,8 +217,9 @@ export class WorkerSupervisor {
 
   #spawn(worker: Worker): void {
     const { host, port, logger } = this.#options;
-    const process = new Deno.Command(this.#command.program, {
-      args: this.#command.args,
+    const { command } = this.#options;
+    const process = new Deno.Command(command.program, {
+      args: command.args,
       env: {
         [WORKER_ENV.id]: String(worker.id),
         [WORKER_ENV.dir]: this.#dir,
@@ -266,11 +255,7 @@ export class WorkerSupervisor {
           pid: process.pid,
           error: answer.text,
         });
-        if (worker.process === process && !this.#stopping) {
-          try {
-            process.kill("SIGKILL");
-          } catch { /* exited */ }
-        }
+        if (worker.process === process && !this.#stopping) signal(process, "SIGKILL");
         return;
       } catch {
         await new Promise((resolve) => setTimeout(resolve, 50));
@@ -281,9 +266,7 @@ export class WorkerSupervisor {
         worker: worker.id,
         pid: process.pid,
       });
-      try {
-        process.kill("SIGKILL");
-      } catch { /* exited */ }
+      signal(process, "SIGKILL");
     }
   }
 
@@ -315,6 +298,13 @@ export class WorkerSupervisor {
 function escapePlaceholders(_key: string, value: unknown): unknown {
   // A function, because "$$" in a replacement string is itself an escape for "$".
   return typeof value === "string" ? value.replaceAll("${", () => "$${") : value;
+}
+
+/** Sends `sig` to `process`, which may already have exited. */
+function signal(process: Deno.ChildProcess, sig: Deno.Signal): void {
+  try {
+    process.kill(sig);
+  } catch { /* already gone */ }
 }
 
 /** Wait before a restart: none after a stable run, then 250 ms doubling per quick death, at most 30 s. */

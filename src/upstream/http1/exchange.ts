@@ -169,7 +169,7 @@ function respond(
     if (decoder.state === "done") {
       conn.finish();
       return makeResponse(
-        prefix.length === 0 ? new Uint8Array(0) : joinChunks(prefix),
+        joinChunks(prefix),
         head,
         request.responseDefaults,
       );
