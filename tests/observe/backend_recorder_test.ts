@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
+import { sample } from "../system/harness.ts";
 import { outcomeOf } from "../../src/observe/backend_recorder.ts";
 import { createGatewayMetrics } from "../../src/observe/gateway_metrics.ts";
 import { MetricsRegistry } from "../../src/observe/metrics_registry.ts";
 
 const KEY = "http://127.0.0.1:9101";
-
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(series + " "));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 Deno.test("backendRecorder() exports kairos-rs breaker series and health from the start", () => {
   const registry = new MetricsRegistry();

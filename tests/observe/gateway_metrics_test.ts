@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { sample } from "../system/harness.ts";
 import { createGatewayMetrics, NO_ROUTE } from "../../src/observe/gateway_metrics.ts";
 import { MetricsRegistry } from "../../src/observe/metrics_registry.ts";
 
@@ -8,10 +9,6 @@ function setup() {
 }
 
 /** The value of one sample line, or undefined when the series is absent. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(series + " "));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 Deno.test("createGatewayMetrics() exports every unlabelled kairos-rs series from the start", () => {
   const text = setup().registry.render();

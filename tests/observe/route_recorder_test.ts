@@ -1,15 +1,11 @@
 import assert from "node:assert/strict";
+import { sample } from "../system/harness.ts";
 import { createGatewayMetrics, NO_ROUTE } from "../../src/observe/gateway_metrics.ts";
 import { MetricsRegistry } from "../../src/observe/metrics_registry.ts";
 
 function setup() {
   const registry = new MetricsRegistry();
   return { registry, metrics: createGatewayMetrics(registry) };
-}
-
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(series + " "));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 Deno.test("routeRecorder().record() updates kairos-rs and labelled series together", () => {

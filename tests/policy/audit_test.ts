@@ -16,7 +16,6 @@ import { checkHeaderLimits } from "../../src/policy/header_limits.ts";
 import { compileIpFilter } from "../../src/policy/ip_filter.ts";
 import { createJwksCache } from "../../src/policy/jwks_cache.ts";
 import { compileJwtVerifier } from "../../src/policy/jwt.ts";
-import { describeJwtError } from "../../src/policy/jwt_errors.ts";
 import { compileRoutePipeline } from "../../src/policy/pipeline.ts";
 import { PolicyConfigError } from "../../src/policy/policy_config_error.ts";
 import { compileLimiter, compileRateLimit } from "../../src/policy/rate_limit.ts";
@@ -36,6 +35,7 @@ import {
   makeContext,
   makeDeps,
   makeRoute,
+  outcome,
   queued,
   runStages,
 } from "./context_fixture.ts";
@@ -48,16 +48,6 @@ const noFetch = () => Promise.reject(new Error("no fetch in this test"));
 function verifier(raw: Record<string, unknown>, fetchFn: typeof fetch = noFetch) {
   const jwks = createJwksCache(fetchFn);
   return { verify: compileJwtVerifier(jwtSchema.parse(raw), "jwt", jwks), jwks };
-}
-
-/** The rejection reason, or "ok". */
-async function outcome(verify: (t: string) => Promise<unknown>, token: string): Promise<string> {
-  try {
-    await verify(token);
-    return "ok";
-  } catch (err) {
-    return describeJwtError(err);
-  }
 }
 
 /** A compact JWS signed with HMAC-SHA256 over exactly the given header and payload text. */

@@ -6,6 +6,7 @@ import { type Config, configSchema, type RouteConfig, routeSchema } from "../../
 import type { RequestContext } from "../../src/proxy/context.ts";
 import type { PolicyDeps } from "../../src/policy/pipeline.ts";
 import { createJwksCache } from "../../src/policy/jwks_cache.ts";
+import { describeJwtError } from "../../src/policy/jwt_errors.ts";
 import { createMemoryRateLimitStore } from "../../src/policy/rate_limit_store.ts";
 
 const BASE_ROUTE = {
@@ -101,4 +102,14 @@ export async function runStages(
 /** The header value a stage queued in ctx.responseHeaders (undefined when absent). */
 export function queued(ctx: RequestContext, name: string): string | undefined {
   return ctx.responseHeaders?.find(([n]) => n === name)?.[1];
+}
+
+/** The rejection reason, or "ok". */
+export async function outcome(verify: (t: string) => Promise<unknown>, token: string): Promise<string> {
+  try {
+    await verify(token);
+    return "ok";
+  } catch (err) {
+    return describeJwtError(err);
+  }
 }

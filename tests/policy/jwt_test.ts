@@ -3,8 +3,8 @@ import { exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from "jose";
 import { jwtSchema } from "../../src/config/policy_schema.ts";
 import { createJwksCache } from "../../src/policy/jwks_cache.ts";
 import { compileJwtVerifier } from "../../src/policy/jwt.ts";
-import { describeJwtError } from "../../src/policy/jwt_errors.ts";
 import { PolicyConfigError } from "../../src/policy/policy_config_error.ts";
+import { outcome } from "./context_fixture.ts";
 
 const SECRET = "a-test-secret-of-reasonable-length";
 const secretBytes = new TextEncoder().encode(SECRET);
@@ -17,16 +17,6 @@ function verifier(raw: Record<string, unknown>) {
 
 function hs(claims: Record<string, unknown>, alg = "HS256", key: Uint8Array = secretBytes) {
   return new SignJWT({ sub: "alice", ...claims }).setProtectedHeader({ alg }).sign(key);
-}
-
-/** The rejection reason, or "ok". */
-async function outcome(verify: (t: string) => Promise<unknown>, token: string): Promise<string> {
-  try {
-    await verify(token);
-    return "ok";
-  } catch (err) {
-    return describeJwtError(err);
-  }
 }
 
 Deno.test("compileJwtVerifier() with a secret judges HS tokens by signature, time and claims", async (t) => {

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { fakeTarget } from "./fake_target.ts";
+import { until } from "../system/harness.ts";
 import { parseArgs } from "../../main.ts";
 import { loadConfigFile, MAX_CONFIG_BYTES } from "../../src/config/load.ts";
 import { validateConfig } from "../../src/config/validate.ts";
@@ -27,14 +28,6 @@ function memoryLogger(): Logger & { readonly lines: Array<Record<string, unknown
     createLogger({ level: "debug", format: "json", write: (l) => lines.push(JSON.parse(l)) }),
     { lines },
   );
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 function alive(pid: number): boolean {

@@ -233,3 +233,23 @@ export async function fetchText(
   const res = await fetch(url, init);
   return { status: res.status, headers: res.headers, body: await res.text() };
 }
+
+/** The value of one Prometheus series (`name{labels}` exactly as rendered), or undefined if absent. */
+export function sample(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(series + " "));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** Polls `check` every 20 ms until it holds; throws `timed out waiting for <what>` after `timeoutMs`. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Pids of the workers a supervisor's JSON log reports as started, in order. */
+export function workerPids(output: string): number[] {
+  return [...output.matchAll(/"msg":"worker started","worker":\d+,"pid":(\d+)/g)].map((m) => Number(m[1]));
+}

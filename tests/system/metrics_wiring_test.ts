@@ -4,16 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
-import { fetchText, startBackend, startGateway } from "./harness.ts";
+import { fetchText, sample, startBackend, startGateway } from "./harness.ts";
 
 const SECRET = "metrics-wiring-test-secret-0123456789";
-
-function sample(text: string, series: string): number | undefined {
-  for (const line of text.split("\n")) {
-    if (line.startsWith(series + " ")) return Number(line.slice(series.length + 1));
-  }
-  return undefined;
-}
 
 Deno.test("429s, 401s, 403s, breaker verdicts and pooled connections show in /metrics", async () => {
   let fail = false;

@@ -5,7 +5,15 @@
  * Every process is killed in `finally`, and each test checks (a `pgrep -f` over /proc) that none outlives it.
  */
 import assert from "node:assert/strict";
-import { fetchText, freePort, routeConfig, startBackend, startGateway } from "./harness.ts";
+import {
+  fetchText,
+  freePort,
+  routeConfig,
+  startBackend,
+  startGateway,
+  until,
+  workerPids,
+} from "./harness.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -13,14 +21,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const linux = { ignore: Deno.build.os !== "linux" };
 const BASE_ENV = { RUST_BACKTRACE: "0", NO_COLOR: "1" };
 const STACK_FRAME = /^\s+at /m;
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** Pids of live processes whose command line contains `tag` (what `pgrep -f` does), zombies excluded. */
 function pgrep(tag: string): number[] {
@@ -507,10 +507,6 @@ Deno.test({
 
 // ---------------------------------------------------------------------------------------------------
 // Workers
-
-function workerPids(output: string): number[] {
-  return [...output.matchAll(/"msg":"worker started","worker":\d+,"pid":(\d+)/g)].map((m) => Number(m[1]));
-}
 
 /** `count` requests on fresh connections (spread over the workers); the x-literal header of each. */
 async function headersOnEveryWorker(url: string, count: number): Promise<Set<string | null>> {

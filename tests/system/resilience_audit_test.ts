@@ -3,18 +3,12 @@
  * aborts that must not trip breakers, a hanging health endpoint, and backend state over a reload.
  */
 import assert from "node:assert/strict";
-import { fetchText, freePort, routeConfig, startBackend, startGateway } from "./harness.ts";
+import { fetchText, freePort, routeConfig, sample, startBackend, startGateway } from "./harness.ts";
 
 const CLIENTS = ["fetch", "http1"] as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The value of one metric line, e.g. `kairos_backend_up{backend="…"}`; undefined when absent. */
-function metric(text: string, series: string): number | undefined {
-  for (const line of text.split("\n")) {
-    if (line.startsWith(series + " ")) return Number(line.slice(series.length + 1));
-  }
-  return undefined;
-}
 
 for (const client of CLIENTS) {
   const server = { upstream_client: client };
@@ -42,8 +36,8 @@ for (const client of CLIENTS) {
     for (const d of dead) {
       const key = `http://127.0.0.1:${d.port}`;
       attempts +=
-        metric(metrics, `kairos_upstream_attempts_total{backend="${key}",outcome="connect_error"}`) ?? 0;
-      assert.equal(metric(metrics, `kairos_circuit_breaker_state{service="${key}"}`), 1);
+        sample(metrics, `kairos_upstream_attempts_total{backend="${key}",outcome="connect_error"}`) ?? 0;
+      assert.equal(sample(metrics, `kairos_circuit_breaker_state{service="${key}"}`), 1);
     }
     // Two failures open each breaker; nothing reached a backend after that.
     assert.equal(attempts, 4);
@@ -83,7 +77,7 @@ for (const client of CLIENTS) {
         const res = await fetchText(`${gw.url}/api/x`);
         assert.equal(res.status, 200, res.body);
         const metrics = (await fetchText(`${gw.url}/metrics`)).body;
-        assert.equal(metric(metrics, `kairos_circuit_breaker_state{service="${backend.url}"}`), 0);
+        assert.equal(sample(metrics, `kairos_circuit_breaker_state{service="${backend.url}"}`), 0);
         assert.doesNotMatch(gw.output(), /internal error/, "a client abort is not an internal error");
       },
     });
@@ -115,7 +109,7 @@ Deno.test("audit: a hanging health endpoint takes its backend out and lets it ba
     await sleep(500);
     assert.deepEqual(await spread(), new Set(["a"]));
     const metrics = (await fetchText(`${gw.url}/metrics`)).body;
-    assert.equal(metric(metrics, `kairos_backend_up{backend="${b.url}"}`), 0);
+    assert.equal(sample(metrics, `kairos_backend_up{backend="${b.url}"}`), 0);
     // Probes kept coming (one per interval, never piling up), so recovery is seen.
     assert.ok(hung.length >= 3 && hung.length <= 7, `health probes sent: ${hung.length}`);
     hang = false;
@@ -168,7 +162,7 @@ Deno.test("audit: a reload keeps an open circuit and the health-check rhythm, an
   assert.equal(bad.requests, badSeen, "the open circuit survived the reloads");
   assert.ok(healthChecks - checksBefore <= 1, `health checks during reloads: ${healthChecks - checksBefore}`);
   const metrics = (await fetchText(`${gw.url}/metrics`)).body;
-  assert.equal(metric(metrics, `kairos_circuit_breaker_state{service="${bad.url}"}`), 1);
+  assert.equal(sample(metrics, `kairos_circuit_breaker_state{service="${bad.url}"}`), 1);
   const status = await (await fetch(`${gw.adminUrl}/api/status`)).json() as {
     backends: Array<{ key: string }>;
   };

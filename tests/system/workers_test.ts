@@ -4,7 +4,7 @@
  * and stops them with itself; a worker whose first process was killed stops on its own.
  */
 import assert from "node:assert/strict";
-import { fetchText, routeConfig, startBackend, startGateway } from "./harness.ts";
+import { fetchText, routeConfig, startBackend, startGateway, workerPids } from "./harness.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const linuxOnly = { ignore: Deno.build.os !== "linux" };
@@ -26,10 +26,6 @@ function requestsByWorker(metrics: string): Map<string, number> {
     counts.set(m[1], Number(m[2]));
   }
   return counts;
-}
-
-function workerPids(output: string): number[] {
-  return [...output.matchAll(/"msg":"worker started","worker":\d+,"pid":(\d+)/g)].map((m) => Number(m[1]));
 }
 
 async function gone(pid: number, withinMs: number): Promise<boolean> {

@@ -11,18 +11,14 @@ import {
   keepAnswering,
   makeRequest,
   readError,
+  rejection,
+  until,
   withBackend,
 } from "./scripted_server.ts";
 
 const OK = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 const encoder = new TextEncoder();
 const bytes = (text: string) => Uint8Array.from(text, (ch) => ch.charCodeAt(0));
-
-async function rejection(promise: Promise<unknown>): Promise<UpstreamError> {
-  const err = await promise.then(() => assert.fail("resolved"), (e) => e);
-  assert.ok(err instanceof UpstreamError, String(err));
-  return err;
-}
 
 // Resolves with the promise's outcome, or "pending" if it has not settled within `ms`.
 async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<"pending" | "settled"> {
@@ -33,11 +29,6 @@ async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<"pendi
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function until(check: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 200 && !check(); i++) await delay(5);
-  return check();
 }
 
 // Connection 0 answers its first request with `pieces` (a pause between them), then `OK` to every other one.

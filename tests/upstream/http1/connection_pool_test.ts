@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { UpstreamError } from "../../../src/upstream/client.ts";
 import { createHttp1Client } from "../../../src/upstream/http1/http1_client.ts";
-import { delay, keepAnswering, makeRequest, startScriptedServer, withBackend } from "./scripted_server.ts";
+import {
+  delay,
+  keepAnswering,
+  makeRequest,
+  startScriptedServer,
+  until,
+  withBackend,
+} from "./scripted_server.ts";
 
 const OK = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
 
@@ -25,11 +32,6 @@ function socketFds(port: number): number {
     } catch { /* closed meanwhile */ }
   }
   return count;
-}
-
-async function until(check: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 200 && !check(); i++) await delay(5);
-  return check();
 }
 
 Deno.test("1,000 sequential requests share one pooled connection", async () => {

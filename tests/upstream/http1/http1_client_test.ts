@@ -1,15 +1,9 @@
 import assert from "node:assert/strict";
-import { UpstreamError, type UpstreamTarget } from "../../../src/upstream/client.ts";
+import type { UpstreamTarget } from "../../../src/upstream/client.ts";
 import { createHttp1Client } from "../../../src/upstream/http1/http1_client.ts";
-import { makeRequest, withBackend } from "./scripted_server.ts";
+import { makeRequest, rejection, withBackend } from "./scripted_server.ts";
 
 const OK = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-
-async function rejection(promise: Promise<unknown>): Promise<UpstreamError> {
-  const err = await promise.then(() => assert.fail("resolved"), (e) => e);
-  assert.ok(err instanceof UpstreamError, String(err));
-  return err;
-}
 
 function localTarget(port: number, protocol: "http:" | "https:" = "http:"): UpstreamTarget {
   return {

@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { UpstreamError } from "../../../src/upstream/client.ts";
-import { delay, makeRequest, readError, withBackend } from "./scripted_server.ts";
+import { delay, makeRequest, readError, rejection, withBackend } from "./scripted_server.ts";
 
 const OK = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-
-async function rejection(promise: Promise<unknown>): Promise<UpstreamError> {
-  const err = await promise.then(() => assert.fail("resolved"), (e) => e);
-  assert.ok(err instanceof UpstreamError, String(err));
-  return err;
-}
 
 Deno.test("a body stream errors when the backend closes in the middle of a chunked body", async () => {
   await withBackend(async (conn) => {

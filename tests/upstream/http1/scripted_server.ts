@@ -272,3 +272,16 @@ function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   }
   return out;
 }
+
+/** The UpstreamError `promise` rejects with; fails the test if it resolves or rejects with anything else. */
+export async function rejection(promise: Promise<unknown>): Promise<UpstreamError> {
+  const err = await promise.then(() => assert.fail("resolved"), (e) => e);
+  assert.ok(err instanceof UpstreamError, String(err));
+  return err;
+}
+
+/** Polls `check` every 5 ms for up to a second; its final value. */
+export async function until(check: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 200 && !check(); i++) await delay(5);
+  return check();
+}
