@@ -115,3 +115,13 @@ function toAsciiHostname(hostname: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * The key a backend's state, pool and metrics are kept under: ws/wss backends share the state of http/https
+ * ones (they are dialled over them); FTP and DNS backends keep their own scheme, so never share HTTP state.
+ */
+export function backendKey(address: BackendAddress): string {
+  const secure = address.scheme === "https" || address.scheme === "wss";
+  const web = secure || address.scheme === "http" || address.scheme === "ws";
+  return `${web ? (secure ? "https" : "http") : address.scheme}://${address.authority}`;
+}

@@ -9,7 +9,7 @@ import { compileTemplate, hasTraversal, parsePathPattern, patternShape } from ".
 import type { Config, HttpMethod, RouteConfig } from "./schema.ts";
 import type { PathSegments, ProblemLists } from "./problems.ts";
 import { describeValue, formatPath, problemAt } from "./problems.ts";
-import { parseBackendHost } from "./backend_address.ts";
+import { backendKey, parseBackendHost } from "./backend_address.ts";
 import { parseCidr } from "./cidr.ts";
 import { hasNestedQuantifier, rustRegex } from "../policy/rust_regex.ts";
 
@@ -64,8 +64,7 @@ function checkSharedBackends(routes: readonly RouteConfig[], sink: ProblemLists)
     route.backends.forEach((backend, b) => {
       const address = parseBackendHost(backend.host, backend.port, route.protocol);
       if (typeof address === "string") return;
-      const secure = address.scheme === "https" || address.scheme === "wss";
-      const key = `${secure ? "https" : "http"}://${address.authority}`;
+      const key = backendKey(address);
       const owner = first.get(key);
       if (owner === undefined) return void first.set(key, i);
       const other = routes[owner];

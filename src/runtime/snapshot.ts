@@ -3,7 +3,7 @@
  * pool. Built once per (re)load; each request reads the current Snapshot once and finishes on it.
  */
 import type { BackendConfig, Config, RouteConfig } from "../config/schema.ts";
-import { parseBackendHost } from "../config/backend_address.ts";
+import { backendKey, parseBackendHost } from "../config/backend_address.ts";
 import type { ResponseStage, RoutePipeline } from "../proxy/context.ts";
 import { compileSecurityHeaders } from "../policy/security_headers.ts";
 import { type ClientIpResolver, createClientIpResolver } from "../proxy/client_ip.ts";
@@ -139,15 +139,12 @@ export function upstreamTarget(backend: BackendConfig, route: RouteConfig): Upst
   const secure = address.scheme === "https" || address.scheme === "wss";
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
   const defaultPort = secure ? 443 : 80;
-  // FTP and DNS backends keep their own scheme in the key so they never share state with HTTP ones.
-  const web = address.scheme === "http" || address.scheme === "https" || address.scheme === "ws" || secure;
-  const keyScheme = web ? (secure ? "https" : "http") : address.scheme;
   return {
     protocol: secure ? "https:" : "http:",
     hostname: address.hostname,
     port: address.port,
     authority: address.port === defaultPort ? host : `${host}:${address.port}`,
-    key: `${keyScheme}://${host}:${address.port}`,
+    key: backendKey(address),
   };
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type BackendAddress, parseBackendHost } from "../../src/config/backend_address.ts";
+import { type BackendAddress, backendKey, parseBackendHost } from "../../src/config/backend_address.ts";
 import type { Protocol } from "../../src/config/schema.ts";
 
 Deno.test("parseBackendHost() splits accepted hosts per protocol", async (t) => {
@@ -87,4 +87,16 @@ Deno.test("parseBackendHost() explains rejected hosts", async (t) => {
       assert.match(result as string, message);
     });
   }
+});
+
+Deno.test("backendKey() shares ws/wss state with http/https and keeps ftp and dns apart", () => {
+  const key = (host: string, port: number, protocol: "http" | "websocket" | "ftp" | "dns") => {
+    const address = parseBackendHost(host, port, protocol);
+    assert.ok(typeof address !== "string", String(address));
+    return backendKey(address);
+  };
+  assert.equal(key("ws://10.0.0.5", 8080, "websocket"), key("http://10.0.0.5", 8080, "http"));
+  assert.equal(key("wss://[::1]", 443, "websocket"), "https://[::1]:443");
+  assert.equal(key("ftp://files", 21, "ftp"), "ftp://files:21");
+  assert.notEqual(key("udp://9.9.9.9", 53, "dns"), key("http://9.9.9.9", 53, "http"));
 });
