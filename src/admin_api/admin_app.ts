@@ -7,7 +7,7 @@
  */
 import { Hono } from "hono";
 import type { Logger } from "../observe/logger.ts";
-import { builtinResponse } from "../runtime/builtin_endpoints.ts";
+import { BUILTIN_PATHS, builtinResponse } from "../runtime/builtin_endpoints.ts";
 import { jsonResponse, refusalResponse } from "./api_error.ts";
 import type { AdminApp, AdminDeps } from "./admin_context.ts";
 import { mountConfigApi } from "./config_api.ts";
@@ -15,7 +15,6 @@ import { mountMetricsApi } from "./metrics_api.ts";
 import { mountRoutesApi } from "./routes_api.ts";
 import { mountStatusApi } from "./status_api.ts";
 
-const BUILTIN_PATHS = ["/health", "/ready", "/live", "/metrics"] as const;
 // HEAD is answered wherever GET is (Hono runs the GET handler), OPTIONS wherever the path is known.
 const ROUTED_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"] as const;
 

@@ -11,7 +11,7 @@ import type { PathSegments, ProblemLists } from "./problems.ts";
 import { describeValue, formatPath, problemAt } from "./problems.ts";
 import { backendKey, parseBackendHost } from "./backend_address.ts";
 import { parseCidr } from "./cidr.ts";
-import { hasNestedQuantifier, rustRegex } from "../policy/rust_regex.ts";
+import { hasNestedQuantifier, rustRegex } from "./rust_regex.ts";
 
 const DEFAULT_SECRET = "please-change-this-secret";
 const MIN_SECRET_BYTES = 32;

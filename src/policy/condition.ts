@@ -5,7 +5,7 @@
  *   and      := unary ( "&&" unary )*
  *   unary    := "!" unary | "(" expr ")" | operand [ op literal ]
  *   operand  := method | path | query | status | header.<name> | response_header.<name> | query.<name>
- *   op       := == | != | ~ (regex match, Rust syntax as in rust_regex.ts) | !~ | < | <= | > | >=
+ *   op       := == | != | ~ (regex match, Rust syntax as in config/rust_regex.ts) | !~ | < | <= | > | >=
  *   literal  := "string" (only \" and \\ are escapes, so regexes keep their backslashes) | number
  *
  * A bare operand is true when the value is present and non-empty. `path` is the client's raw path,
@@ -14,7 +14,7 @@
  */
 import type { RequestContext } from "../proxy/context.ts";
 import { PolicyConfigError } from "./policy_config_error.ts";
-import { rustRegex } from "./rust_regex.ts";
+import { rustRegex } from "../config/rust_regex.ts";
 
 /** A compiled condition; `response` is absent when evaluated before the upstream answered. */
 export type Condition = (ctx: RequestContext, response?: Response) => boolean;

@@ -1,12 +1,13 @@
 /**
  * kairos-rs header actions, compiled once: `add` (only when absent), `set` (overwrite), `remove`,
  * `replace` (regex over the current value, every match, `$1` / `${name}` in the replacement; both in
- * Rust syntax, see rust_regex.ts). kairos-rs skipped invalid actions silently; here they are config errors.
+ * Rust syntax, see config/rust_regex.ts). kairos-rs skipped invalid actions silently; here they are
+ * config errors.
  */
 import type { UpstreamFields } from "../proxy/field_list.ts";
 import type { HeaderActionConfig } from "../config/policy_schema.ts";
 import { PolicyConfigError } from "./policy_config_error.ts";
-import { rustRegex, rustReplacement } from "./rust_regex.ts";
+import { rustRegex, rustReplacement } from "../config/rust_regex.ts";
 
 /** One compiled action. */
 export type HeaderAction =

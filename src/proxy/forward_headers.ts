@@ -4,7 +4,11 @@
  * entry by entry with `append`.
  */
 import { connectionTokens, isHopByHop } from "./hop_by_hop.ts";
-import { MAX_RESPONSE_DEFAULTS } from "../upstream/client.ts";
+import {
+  appendUnsentDefaults,
+  markSentDefault,
+  MAX_RESPONSE_DEFAULTS,
+} from "../upstream/response_defaults.ts";
 
 export { isHopByHop };
 
@@ -145,8 +149,8 @@ export function copyEndToEnd(headers: Headers, into: Headers, defaults?: readonl
   const pass = COPY_PASS;
   pass.copy = into;
   pass.extra = connectionTokens(headers.get("connection"));
-  // Which defaults the backend sent is noted during the copy (a bit per default): `headers.has()` per
-  // default costs about 40 ns each. Lists longer than the bits (the snapshot never passes one) use has().
+  // Which defaults the backend sent is noted during the copy (response_defaults.ts). Lists longer than
+  // the bits (the snapshot never passes one) use has().
   const tracked = defaults !== undefined && defaults.length <= 2 * MAX_RESPONSE_DEFAULTS;
   pass.defaults = tracked ? defaults : undefined;
   pass.seen = 0;
@@ -155,11 +159,10 @@ export function copyEndToEnd(headers: Headers, into: Headers, defaults?: readonl
   pass.copy = undefined;
   pass.extra = undefined;
   pass.defaults = undefined;
-  // Defaults (flat `[name, value, …]`, lowercase: the security headers) never override the backend's.
-  if (defaults) {
+  if (tracked) appendUnsentDefaults(into, defaults, seen);
+  else if (defaults) {
     for (let i = 0; i < defaults.length; i += 2) {
-      const sent = tracked ? (seen & (1 << (i >> 1))) !== 0 : headers.has(defaults[i]);
-      if (!sent) into.append(defaults[i], defaults[i + 1]);
+      if (!headers.has(defaults[i])) into.append(defaults[i], defaults[i + 1]);
     }
   }
 }
@@ -174,12 +177,5 @@ const COPY_PASS: {
 function copyField(this: typeof COPY_PASS, value: string, name: string): void {
   if (isHopByHop(name) || this.extra?.has(name)) return;
   this.copy!.append(name, value);
-  const defaults = this.defaults;
-  if (defaults === undefined) return;
-  for (let i = 0; i < defaults.length; i += 2) {
-    if (defaults[i] === name) {
-      this.seen |= 1 << (i >> 1);
-      return;
-    }
-  }
+  if (this.defaults !== undefined) this.seen = markSentDefault(this.defaults, name, this.seen);
 }

@@ -12,6 +12,9 @@ export interface BuiltinState {
   readonly renderMetrics: () => string | Promise<string>;
 }
 
+/** Every path `builtinResponse` answers; the admin listener serves the same ones. */
+export const BUILTIN_PATHS = ["/health", "/ready", "/live", "/metrics"] as const;
+
 const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
 
 /** Answers a built-in endpoint, or returns undefined for every other request. */

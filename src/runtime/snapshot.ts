@@ -13,7 +13,8 @@ import { compileTemplate, type PathTemplate } from "../routing/path_template.ts"
 import { compileRouteTable, type RouteTable } from "../routing/route_table.ts";
 import type { BackendRegistry, BackendState } from "../upstream/backend_state.ts";
 import { createBalancer } from "../upstream/balancer.ts";
-import { MAX_RESPONSE_DEFAULTS, type UpstreamTarget } from "../upstream/client.ts";
+import type { UpstreamTarget } from "../upstream/client.ts";
+import { MAX_RESPONSE_DEFAULTS } from "../upstream/response_defaults.ts";
 import type { GatewayMetrics } from "../observe/gateway_metrics.ts";
 import type { RouteRecorder } from "../observe/route_recorder.ts";
 import { compileRoutePipeline, type PolicyDeps } from "../policy/pipeline.ts";

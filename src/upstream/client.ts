@@ -24,6 +24,11 @@ export interface UpstreamRequest {
    */
   readonly headers: Headers | readonly string[];
   readonly body: ReadableStream<Uint8Array> | Uint8Array | null;
+  /**
+   * When set, the client adds the bytes it reads from a stream `body` to it (the access log's `bytes_in`).
+   * Unset when whoever handed the body over counts it (the retry buffer).
+   */
+  readonly bodyCounter?: BodyByteCounter;
   readonly connectTimeoutMs: number;
   /** Time from sending the request to the response head. */
   readonly firstByteTimeoutMs: number;
@@ -34,13 +39,16 @@ export interface UpstreamRequest {
   /**
    * Fields to add to the response when the backend did not send them, as a flat `[name, value, …]` list
    * with lowercase names (the route's security headers). Only clients that own their responses apply it.
-   * At most MAX_RESPONSE_DEFAULTS fields.
+   * At most MAX_RESPONSE_DEFAULTS fields (response_defaults.ts).
    */
   readonly responseDefaults?: readonly string[];
 }
 
-/** Response builders record which defaults the backend sent in the bits of one 32-bit integer. */
-export const MAX_RESPONSE_DEFAULTS = 31;
+/** Where request-body bytes are counted: the per-request context. */
+export interface BodyByteCounter {
+  /** Request-body bytes read from the client so far. */
+  requestBodyBytes: number;
+}
 
 export type UpstreamErrorKind =
   | "connect" // could not open a connection (refused, DNS, TLS)

@@ -1,5 +1,6 @@
 import type { ChunkedDecoder } from "./chunked_decoder.ts";
 import { connectionTokens, isHopByHop } from "../../proxy/hop_by_hop.ts";
+import { appendUnsentDefaults, markSentDefault } from "../response_defaults.ts";
 import type { Http1Connection } from "./http1_connection.ts";
 import type { ResponseHead } from "./response_head.ts";
 
@@ -24,21 +25,14 @@ export function makeResponse(
     const lower = fields[i].toLowerCase();
     if (lower === "connection") named = connectionTokens(fields[i + 1], named);
   }
-  // Bit j set: the backend sent defaults[2j] itself (a default never overrides the backend).
-  let sent = 0;
+  let sent = 0; // the defaults the backend sent itself, one bit each
   for (let i = 0; i < fields.length; i += 2) {
     const lower = fields[i].toLowerCase();
     if (isHopByHop(lower) || named?.has(lower)) continue;
     headers.append(fields[i], fields[i + 1]);
-    if (defaults) {
-      for (let j = 0; j < defaults.length; j += 2) if (defaults[j] === lower) sent |= 1 << (j >> 1);
-    }
+    if (defaults) sent = markSentDefault(defaults, lower, sent);
   }
-  if (defaults) {
-    for (let j = 0; j < defaults.length; j += 2) {
-      if ((sent & (1 << (j >> 1))) === 0) headers.append(defaults[j], defaults[j + 1]);
-    }
-  }
+  if (defaults) appendUnsentDefaults(headers, defaults, sent);
   return response;
 }
 

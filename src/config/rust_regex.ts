@@ -1,7 +1,9 @@
 /**
  * Regexes and replacements in kairos-rs's dialect (the Rust `regex` crate) for JavaScript, translated
- * once at compile time. Rust spells some things differently, and JavaScript (without the `u` flag)
- * reads several Rust constructs as literals without complaint, so each one is translated or refused:
+ * once at compile time. The dialect is part of the config language, so it lives with the config: the
+ * cross-checks and the policies (header actions, path rewrites, conditions) all read patterns through
+ * it. Rust spells some things differently, and JavaScript (without the `u` flag) reads several Rust
+ * constructs as literals without complaint, so each one is translated or refused:
  *
  * - `(?P<name>…)` becomes `(?<name>…)`; leading inline flags `(?i)`, `(?ms)` become the regex's flags,
  *   others (`(?-i)`, or in the middle) a modifier group `(?i:…)` running to the end of the enclosing
