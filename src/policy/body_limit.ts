@@ -30,6 +30,8 @@ export function compileBodyLimit(limit: number | undefined): RequestStage | unde
           if (seen <= limit) return controller.enqueue(chunk);
           // The proxy sees only a failed upload; bodyError tells it the client is at fault.
           const err = new GatewayError(413, "payload_too_large", message);
+          // Read from the client but never passed on, so no reader downstream counts this chunk.
+          ctx.requestBodyBytes += chunk.byteLength;
           ctx.bodyError = err;
           controller.error(err);
         },

@@ -36,6 +36,11 @@ export interface RequestContext {
    * counting stream that errors with GatewayError 413 past the limit; the proxy maps that error.
    */
   upstreamBody: ReadableStream<Uint8Array> | null;
+  /**
+   * Request-body bytes read from the client (the access log's `bytes_in`), added to by whatever reads the
+   * client's stream: the upstream client, the retry buffer, and the body limit for the chunk it refuses.
+   */
+  requestBodyBytes: number;
   /** Set by the body-limit stage when the client's body crossed the limit; the proxy answers with it. */
   bodyError?: GatewayError;
   /** Verified JWT claims, set by the auth stage. */

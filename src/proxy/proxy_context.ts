@@ -22,6 +22,7 @@ export class ProxyContext implements RequestContext {
   upstreamPath: string;
   upstreamQuery: string;
   upstreamBody: ReadableStream<Uint8Array> | null;
+  requestBodyBytes = 0;
   bodyError?: GatewayError;
   claims?: Readonly<Record<string, unknown>>;
   responseHeaders?: [string, string][];

@@ -59,6 +59,7 @@ export async function proxyRequest(
         ctx.upstreamBody,
         ctx.request.headers,
         route.retry?.max_buffered_body_bytes ?? 0,
+        ctx,
       );
     } catch (err) {
       // Reading the client's body failed before any attempt: the body limit's 413, or the client's fault.
@@ -84,6 +85,8 @@ export async function proxyRequest(
       path,
       headers: withHost(upstreamFieldsOf(ctx), backend, config.preserve_host),
       body: body ? body.forAttempt() : ctx.upstreamBody,
+      // A ReplayableBody counts what it reads itself, so a body sent by several attempts counts once.
+      bodyCounter: body ? undefined : ctx,
       connectTimeoutMs: config.connect_timeout_ms,
       firstByteTimeoutMs: config.timeout_ms,
       idleTimeoutMs: config.idle_timeout_ms,

@@ -1,20 +1,25 @@
+import type { BodyByteCounter } from "../upstream/client.ts";
 import { joinChunks } from "./body_bytes.ts";
 
 /**
  * A request body that retries can send again. Bodies up to a limit are buffered once; larger ones
- * stream, and stay replayable only until an attempt has started reading them.
+ * stream, and stay replayable only until an attempt has started reading them. It counts every byte it
+ * reads from the client into `counter`, so a body sent by several attempts is counted once.
  */
 export class ReplayableBody {
   #bytes: Uint8Array | undefined;
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   #prefix: Uint8Array[];
+  readonly #counter: BodyByteCounter;
   #touched = false;
 
   private constructor(
+    counter: BodyByteCounter,
     bytes: Uint8Array | undefined,
     reader?: ReadableStreamDefaultReader<Uint8Array>,
-    prefix = [],
+    prefix: Uint8Array[] = [],
   ) {
+    this.#counter = counter;
     this.#bytes = bytes;
     this.#reader = reader;
     this.#prefix = prefix;
@@ -25,21 +30,24 @@ export class ReplayableBody {
     stream: ReadableStream<Uint8Array>,
     headers: Headers,
     limit: number,
+    counter: BodyByteCounter,
   ): Promise<ReplayableBody> {
     const declared = headers.get("content-length");
     const length = declared === null ? NaN : Number(declared);
     const reader = stream.getReader();
-    if (limit <= 0 || length > limit) return new ReplayableBody(undefined, reader);
+    if (limit <= 0 || length > limit) return new ReplayableBody(counter, undefined, reader);
     const chunks: Uint8Array[] = [];
     let size = 0;
     while (size <= limit) {
       const { value, done } = await reader.read();
-      if (done) return new ReplayableBody(joinChunks(chunks, size));
+      if (done) return new ReplayableBody(counter, joinChunks(chunks, size));
       chunks.push(value);
       size += value.byteLength;
+      // Per chunk: a read that fails (the body limit's 413, a client gone) leaves what came before counted.
+      counter.requestBodyBytes += value.byteLength;
     }
     // Over the limit: what was read must still go upstream, so this body can be sent once only.
-    const body = new ReplayableBody(undefined, reader, chunks as never);
+    const body = new ReplayableBody(counter, undefined, reader, chunks);
     body.#touched = true;
     return body;
   }
@@ -66,8 +74,9 @@ export class ReplayableBody {
         const head = prefix.shift();
         if (head) return controller.enqueue(head);
         const { value, done } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
+        if (done) return controller.close();
+        this.#counter.requestBodyBytes += value.byteLength;
+        controller.enqueue(value);
       },
       cancel: (reason) => {
         if (this.#touched) return reader.cancel(reason);

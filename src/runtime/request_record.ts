@@ -194,7 +194,8 @@ export class RequestRecord implements ProxyObserver {
     const duration = performance.now() - this.#startedAt;
     if (this.#backend) this.#backend.release();
     if (this.#inFlight) state.metrics.requestFinished();
-    const bytesIn = Number(this.#request.headers.get("content-length") ?? 0) || 0;
+    // What was read of the body, not what Content-Length declared: chunked uploads and cut ones count true.
+    const bytesIn = this.context?.requestBodyBytes ?? 0;
     const recorder = this.#route?.recorder ?? state.metrics.routeRecorder(this.#routeId || "(none)");
     recorder.record(this.#request.method, this.#status, duration, bytesIn, this.#bytesOut);
     // An upgraded WebSocket connection gets its line when it closes (duration, messages, close code).

@@ -3,7 +3,13 @@
  * second transport the proxy suite runs against. Timeouts are enforced here because fetch has only
  * one AbortSignal for the whole exchange.
  */
-import { type UpstreamClient, UpstreamError, type UpstreamRequest, type UpstreamTarget } from "./client.ts";
+import {
+  type BodyByteCounter,
+  type UpstreamClient,
+  UpstreamError,
+  type UpstreamRequest,
+  type UpstreamTarget,
+} from "./client.ts";
 import { DeadlineTimers, TimedEntry } from "./deadline_timers.ts";
 
 const SMALL_BODY_BYTES = 65536;
@@ -53,11 +59,15 @@ async function sendWithFetch(
   const controller = exchange.controller;
   clientSignal?.addEventListener("abort", exchange, { once: true });
   // fetch cannot time the connect phase or the upload apart, so one head deadline (timeout_ms) covers
-  // connect, upload and first byte. Watching the upload would mean wrapping the client's body in a JS
-  // stream, which makes Deno's fetch upload 8x slower (measured: 256 MiB in 10.6 s instead of 1.3 s).
+  // connect, upload and first byte.
   const headTimeoutMs = request.firstByteTimeoutMs;
   deadlines.start(exchange, headTimeoutMs);
-  const body = request.body as BodyInit | null;
+  let body = request.body as BodyInit | null;
+  // fetch does not say how much of a stream it read, so a streamed body is counted as fetch pulls it. The
+  // JS stream costs (measured) 3-5 µs a request and makes a 256 MiB chunked upload about 1.4x slower.
+  if (body instanceof ReadableStream && request.bodyCounter !== undefined) {
+    body = new ReadableStream(new CountingSource(body, request.bodyCounter), { highWaterMark: 0 });
+  }
   // fetch copies its `headers` init into a Headers of its own: from [name, value] pairs that costs half
   // of what building a Headers first and having fetch iterate it does (measured 3.8 µs vs 7.7 µs for 6 fields).
   const headers = Array.isArray(request.headers) ? fieldPairs(request.headers) : request.headers as Headers;
@@ -96,6 +106,31 @@ async function sendWithFetch(
     }),
     { status: response.status, statusText: response.statusText, headers: response.headers },
   );
+}
+
+/**
+ * Hands the client's body to fetch chunk by chunk, adding each chunk's size to `counter`. A pull source
+ * rather than a TransformStream, whose pipe costs more per request (measured: about 1.5 µs against 9 µs).
+ */
+class CountingSource implements UnderlyingDefaultSource<Uint8Array> {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #counter: BodyByteCounter;
+
+  constructor(body: ReadableStream<Uint8Array>, counter: BodyByteCounter) {
+    this.#reader = body.getReader();
+    this.#counter = counter;
+  }
+
+  async pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    const { value, done } = await this.#reader.read();
+    if (done) return controller.close();
+    this.#counter.requestBodyBytes += value.byteLength;
+    controller.enqueue(value);
+  }
+
+  cancel(reason: unknown): Promise<void> {
+    return this.#reader.cancel(reason);
+  }
 }
 
 /** Deno's fetch error when the request body it streams could not be read (the client's side failed). */

@@ -34,6 +34,8 @@ Deno.test("compileBodyLimit() errors a chunked body with 413 once it crosses the
     return true;
   });
   assert.equal(ctx.bodyError?.status, 413);
+  // The refused chunk was read from the client; the two passed on are the reader's to count.
+  assert.equal(ctx.requestBodyBytes, 4);
 });
 
 Deno.test("compileBodyLimit() passes a body at the limit through untouched", async () => {

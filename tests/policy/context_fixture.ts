@@ -65,6 +65,7 @@ export function makeContext(init: ContextInit = {}): RequestContext {
     upstreamQuery: url.search,
     upstreamHeaders,
     upstreamBody: request.body,
+    requestBodyBytes: 0,
   };
 }
 

@@ -163,3 +163,39 @@ Deno.test("fetch client: a refused connection is a connect error", async () => {
     client.close();
   }
 });
+
+Deno.test("fetch client: a streamed body's bytes are added to bodyCounter as fetch reads them", async (t) => {
+  const encoder = new TextEncoder();
+  // Answers each request with the size of the body it received.
+  const server = startScriptedServer(async (conn) => {
+    for (let request; (request = await conn.readRequest()) !== null;) {
+      const size = String(request.body.length);
+      await conn.write(`HTTP/1.1 200 OK\r\ncontent-length: ${size.length}\r\n\r\n${size}`);
+    }
+  });
+  const client = createFetchClient();
+  const send = async (body: Uint8Array | ReadableStream<Uint8Array>) => {
+    const bodyCounter = { requestBodyBytes: 0 };
+    const request = makeRequest(server.target, { method: "POST", body, bodyCounter });
+    const received = await (await within(client.send(server.target, request))).text();
+    return { received: Number(received), counted: bodyCounter.requestBodyBytes };
+  };
+  try {
+    await t.step("a stream is counted chunk by chunk", async () => {
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new Uint8Array(1000));
+          controller.enqueue(new Uint8Array(24));
+          controller.close();
+        },
+      });
+      assert.deepEqual(await send(body), { received: 1024, counted: 1024 });
+    });
+    await t.step("a Uint8Array body is not counted: whoever buffered it counted it", async () => {
+      assert.deepEqual(await send(encoder.encode("hello")), { received: 5, counted: 0 });
+    });
+  } finally {
+    client.close();
+    await server.close();
+  }
+});

@@ -108,7 +108,9 @@ async function sendBody(
   try {
     // A backend that stops reading the body is as stuck as one that stops sending: same idle limit.
     if (prepared.body !== null) await conn.write(prepared.body, request.idleTimeoutMs);
-    else if (prepared.stream !== null) await writeStreamBody(conn, prepared, request.idleTimeoutMs);
+    else if (prepared.stream !== null) {
+      await writeStreamBody(conn, prepared, request.idleTimeoutMs, request.bodyCounter);
+    }
   } catch (err) {
     // A backend may answer early (413, 401) and stop reading: read its response rather than lose it.
     if (!isWriteReset(err)) throw err;

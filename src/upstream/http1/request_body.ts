@@ -1,4 +1,4 @@
-import { UpstreamError } from "../client.ts";
+import { type BodyByteCounter, UpstreamError } from "../client.ts";
 import type { Http1Connection } from "./http1_connection.ts";
 import type { PreparedRequest } from "./request_head.ts";
 
@@ -8,12 +8,13 @@ const LAST_CHUNK = new TextEncoder().encode("0\r\n\r\n");
  * Streams a ReadableStream request body chunk by chunk, never buffering it whole: exactly `streamLength` bytes
  * when the request declared a length (a mismatch is an error, the framing would be wrong), otherwise as chunked
  * transfer coding (RFC 9112 §7.1). Each write fails after `idleTimeoutMs` without progress. On failure the
- * client's stream is cancelled.
+ * client's stream is cancelled. The bytes read from the stream, sent or not, are added to `counter`.
  */
 export async function writeStreamBody(
   conn: Http1Connection,
   prepared: PreparedRequest,
   idleTimeoutMs: number,
+  counter: BodyByteCounter | undefined,
 ): Promise<void> {
   const reader = prepared.stream!.getReader();
   prepared.streamStarted = true;
@@ -55,6 +56,7 @@ export async function writeStreamBody(
     reader.cancel(err).catch(ignore);
     throw err;
   } finally {
+    if (counter !== undefined) counter.requestBodyBytes += sent;
     conn.bodyReader = null;
     reader.releaseLock();
   }

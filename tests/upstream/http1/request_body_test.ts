@@ -242,3 +242,46 @@ Deno.test("send() gives up on a backend that stops reading the request body", as
     assert.match(err.message, /accepted no data for 200 ms/);
   });
 });
+
+Deno.test("send() adds the stream body bytes it reads to the request's bodyCounter", async (t) => {
+  const seen: ReceivedRequest[] = [];
+  await withBackend(recordingBackend(seen), async (server, client) => {
+    const target = server.target;
+    const send = async (body: Uint8Array | ReadableStream<Uint8Array>, extra = {}) => {
+      const bodyCounter = { requestBodyBytes: 0 };
+      const headers = new Headers({ host: target.authority, ...extra });
+      const request = makeRequest(target, { method: "POST", body, headers, bodyCounter });
+      await (await client.send(target, request)).text();
+      return bodyCounter.requestBodyBytes;
+    };
+    await t.step("a chunked stream counts its bytes", async () => {
+      assert.equal(await send(streamOf("abc", "", "defg")), 7);
+    });
+    await t.step("a stream with a content-length counts its bytes", async () => {
+      assert.equal(await send(streamOf("abc", "defg"), { "content-length": "7" }), 7);
+    });
+    await t.step("a Uint8Array body is not counted: whoever buffered it counted it", async () => {
+      assert.equal(await send(encoder.encode("hello")), 0);
+    });
+  });
+  await t.step("a stream that fails midway counts what was read", async () => {
+    await withBackend(async (conn) => {
+      await conn.readHead();
+      await conn.waitClosed();
+    }, async (server, client) => {
+      let pulls = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (pulls++ === 0) controller.enqueue(encoder.encode("abcde"));
+          else controller.error(new Error("client went away"));
+        },
+      });
+      const bodyCounter = { requestBodyBytes: 0 };
+      const request = makeRequest(server.target, { method: "POST", body, bodyCounter });
+      const err = await client.send(server.target, request).then(() => assert.fail("sent"), (e) => e);
+      assert.ok(err instanceof UpstreamError);
+      assert.equal(err.kind, "aborted");
+      assert.equal(bodyCounter.requestBodyBytes, 5);
+    });
+  });
+});
