@@ -20,6 +20,8 @@ export function isPreflight(request: Request): boolean {
     request.headers.has("access-control-request-method");
 }
 
+const DEFAULT_PORT = /(?<=^https:\/\/[^/]+):443$|(?<=^http:\/\/[^/]+):80$/;
+
 /** A compiled origin list: exact origins, wildcard patterns, or any. */
 export type OriginMatcher = {
   readonly any: boolean;
@@ -33,7 +35,8 @@ export function compileOrigins(origins: readonly string[], path: string): Origin
   const wildcards: RegExp[] = [];
   let any = false;
   origins.forEach((raw, i) => {
-    const origin = raw.trim().toLowerCase().replace(/\/$/, "");
+    // Browsers leave the default port out of Origin, so an entry that writes it would never match.
+    const origin = raw.trim().toLowerCase().replace(/\/$/, "").replace(DEFAULT_PORT, "");
     if (origin === "*") any = true;
     else if (origin === "null" || ORIGIN.test(origin)) exact.add(origin);
     else {

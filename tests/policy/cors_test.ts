@@ -56,6 +56,24 @@ Deno.test("compileOrigins() matches exact origins, wildcard subdomains and *", a
   );
 });
 
+Deno.test("compileOrigins() reads an entry that writes the default port as browsers send it (without)", () => {
+  const matcher = compileOrigins(
+    [
+      "https://app.example.com:443",
+      "http://plain.example.com:80/",
+      "https://*.example.org:443",
+      "https://odd.test:80",
+    ],
+    "o",
+  );
+  assert.equal(originAllowed(matcher, "https://app.example.com"), true);
+  assert.equal(originAllowed(matcher, "http://plain.example.com"), true);
+  assert.equal(originAllowed(matcher, "https://a.example.org"), true);
+  // Not a default port for its scheme: kept.
+  assert.equal(originAllowed(matcher, "https://odd.test:80"), true);
+  assert.equal(originAllowed(matcher, "https://odd.test"), false);
+});
+
 Deno.test("compileCors() answers an allowed preflight with 204 and the allowed lists", async () => {
   const stage = cors({
     allowed_origins: ["https://app.test"],
