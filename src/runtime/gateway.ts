@@ -18,6 +18,7 @@ import { createFetchClient } from "../upstream/fetch_client.ts";
 import { createHttp1Client } from "../upstream/http1/http1_client.ts";
 import { HealthChecker } from "../upstream/health_checker.ts";
 import { createRequestHandler, type HandlerState } from "./request_handler.ts";
+import { isLoggedBodyFailure } from "./request_record.ts";
 import { createWebSocketProxy, type WebSocketProxy } from "../protocols/websocket/websocket_proxy.ts";
 import { formatListenAddress } from "./listen_address.ts";
 import { buildSnapshot, type Snapshot } from "./snapshot.ts";
@@ -138,7 +139,9 @@ export class Gateway {
         });
       },
       onError: (err) => {
-        this.logger.error("unhandled error in request handler", { error: String(err) });
+        // A backend that fails mid-body reaches here through the response stream, already logged and counted.
+        if (isLoggedBodyFailure(err)) this.logger.debug("response body cut", { error: String(err) });
+        else this.logger.error("unhandled error in request handler", { error: String(err) });
         return new Response(JSON.stringify({ error: "Internal gateway error", type: "internal" }), {
           status: 500,
           headers: { "content-type": "application/json" },

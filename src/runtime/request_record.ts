@@ -160,6 +160,7 @@ export class RequestRecord implements ProxyObserver {
               timeout ? "timeout" : "connection",
             );
           }
+          if (typeof err === "object" && err !== null) loggedBodyFailures.add(err);
           controller.error(err);
         }
       },
@@ -216,4 +217,14 @@ export class RequestRecord implements ProxyObserver {
       error: this.#error,
     });
   }
+}
+/**
+ * Upstream body errors this module has counted and logged. Deno.serve hands a response body's error to
+ * `onError` as well; the listener asks here so an expected cut is not logged again as an unhandled error.
+ */
+const loggedBodyFailures = new WeakSet<object>();
+
+/** True for an error that cut a proxied response body and is already in the access log and metrics. */
+export function isLoggedBodyFailure(err: unknown): boolean {
+  return typeof err === "object" && err !== null && loggedBodyFailures.has(err);
 }

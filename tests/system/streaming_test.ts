@@ -89,6 +89,8 @@ for (const client of CLIENTS) {
     const key = `http://127.0.0.1:${backend.port}`;
     assert.match(metrics, new RegExp(`kairos_upstream_connection_errors_total\\{backend="${key}"\\} 1\\n`));
     assert.match(metrics, /kairos_connection_errors_total 1\n/);
+    // The cut is in the access log; it is no unhandled error.
+    assert.doesNotMatch(gw.output(), /unhandled error/);
   });
 
   Deno.test(`a backend that stalls mid-response past idle_timeout_ms is a counted timeout (${client})`, async () => {
@@ -116,6 +118,8 @@ for (const client of CLIENTS) {
     const key = `http://127.0.0.1:${backend.port}`;
     assert.match(metrics, new RegExp(`kairos_upstream_timeouts_total\\{backend="${key}"\\} 1\\n`));
     assert.match(metrics, /kairos_timeout_errors_total 1\n/);
+    await gw.waitForOutput(/"error":"upstream body failed/);
+    assert.doesNotMatch(gw.output(), /unhandled error/);
   });
 }
 
