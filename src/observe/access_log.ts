@@ -21,6 +21,9 @@ export interface AccessLogEntry {
   readonly clientIp: string;
   /** Upstream attempts made (0 when the request never reached the proxy step). */
   readonly attempts: number;
+  /** The client's User-Agent and Referer fields (null when absent), as kairos-rs's access log has them. */
+  readonly userAgent: string | null;
+  readonly referer: string | null;
   /** Why the request failed, when it did. */
   readonly error?: string;
   /** Epoch ms the line is stamped with; default: now. */
@@ -102,7 +105,9 @@ export function formatAccessLine(e: AccessLogEntry): string {
     `,"duration_ms":${
       Math.round(e.durationMs * 1000) / 1000
     },"bytes_in":${e.bytesIn},"bytes_out":${e.bytesOut}` +
-    `,"client_ip":${JSON.stringify(e.clientIp)},"attempts":${e.attempts}`;
+    `,"client_ip":${JSON.stringify(e.clientIp)},"attempts":${e.attempts}` +
+    `,"user_agent":${e.userAgent === null ? "null" : JSON.stringify(e.userAgent)}` +
+    `,"referer":${e.referer === null ? "null" : JSON.stringify(e.referer)}`;
   if (e.error !== undefined) line += `,"error":${JSON.stringify(e.error)}`;
   const ws = e.websocket;
   if (ws !== undefined) {

@@ -201,7 +201,10 @@ export class RequestRecord implements ProxyObserver {
     recorder.record(this.#request.method, this.#status, duration, bytesIn, this.#bytesOut);
     // An upgraded WebSocket connection gets its line when it closes (duration, messages, close code).
     if (this.#status === 101) return;
-    state.accessLog?.log({
+    const accessLog = state.accessLog;
+    if (accessLog === undefined) return;
+    const headers = this.#request.headers;
+    accessLog.log({
       requestId: this.#requestId,
       method: this.#request.method,
       path: this.#path,
@@ -214,6 +217,8 @@ export class RequestRecord implements ProxyObserver {
       bytesOut: this.#bytesOut,
       clientIp: this.#clientIp,
       attempts: this.#attempts,
+      userAgent: headers.get("user-agent"),
+      referer: headers.get("referer"),
       error: this.#error,
     });
   }

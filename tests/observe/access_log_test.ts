@@ -13,6 +13,8 @@ const ENTRY: AccessLogEntry = {
   bytesOut: 42,
   clientIp: "127.0.0.1",
   attempts: 1,
+  userAgent: "curl/8.5.0",
+  referer: null,
   time: Date.UTC(2025, 0, 2, 3, 4, 5, 6),
 };
 
@@ -38,6 +40,8 @@ Deno.test("formatAccessLine() writes one JSON line with a fixed key order", () =
     bytes_out: 42,
     client_ip: "127.0.0.1",
     attempts: 1,
+    user_agent: "curl/8.5.0",
+    referer: null,
   });
   assert.deepEqual(
     Object.keys(record),
@@ -54,6 +58,8 @@ Deno.test("formatAccessLine() writes one JSON line with a fixed key order", () =
       "bytes_out",
       "client_ip",
       "attempts",
+      "user_agent",
+      "referer",
     ],
   );
 });
@@ -64,7 +70,7 @@ Deno.test("formatAccessLine() writes a null backend and the error when present",
   );
   assert.equal(record.backend, null);
   assert.equal(record.error, "connect refused");
-  assert.deepEqual(Object.keys(record).slice(-2), ["attempts", "error"]);
+  assert.deepEqual(Object.keys(record).slice(-2), ["referer", "error"]);
 });
 
 Deno.test("createAccessLog() batches the lines of one turn into one write", async () => {

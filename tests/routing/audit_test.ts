@@ -301,6 +301,8 @@ Deno.test("formatAccessLine() keeps hostile values on one line, escaped, and par
     bytesOut: 0,
     clientIp: HOSTILE,
     attempts: 0,
+    userAgent: HOSTILE,
+    referer: null,
     error: "No route found for path: " + HOSTILE,
     time: 0,
   });
@@ -309,6 +311,7 @@ Deno.test("formatAccessLine() keeps hostile values on one line, escaped, and par
   const record = JSON.parse(line);
   assert.equal(record.path, "/a" + HOSTILE);
   assert.equal(record.client_ip, HOSTILE);
+  assert.equal(record.user_agent, HOSTILE);
   assert.equal(record.forged, undefined);
 });
 

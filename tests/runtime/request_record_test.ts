@@ -143,9 +143,14 @@ for (const upstreamClient of ["http1", "fetch"] as const) {
       assert.equal((await gw.entry("/api/length")).bytesIn, 5000);
     });
 
-    await t.step("a GET logs 0", async () => {
-      await (await fetch(`${gw.url}/api/get`)).text();
-      assert.equal((await gw.entry("/api/get")).bytesIn, 0);
+    await t.step("a GET logs 0, and the client's User-Agent and Referer", async () => {
+      await (await fetch(`${gw.url}/api/get`, {
+        headers: { "user-agent": "probe/1.0", referer: "https://app.example/page" },
+      })).text();
+      const entry = await gw.entry("/api/get");
+      assert.equal(entry.bytesIn, 0);
+      assert.equal(entry.userAgent, "probe/1.0");
+      assert.equal(entry.referer, "https://app.example/page");
     });
 
     await t.step("an upload the client cuts short logs what arrived, not its Content-Length", async () => {

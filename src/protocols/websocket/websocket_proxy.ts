@@ -104,6 +104,8 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
         accessLog: deps.accessLog,
         path: ctx.path,
         attempts: dialed.attempts,
+        userAgent: ctx.request.headers.get("user-agent"),
+        referer: ctx.request.headers.get("referer"),
         ended,
       });
       sessions.add(session);

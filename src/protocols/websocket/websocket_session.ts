@@ -35,6 +35,9 @@ export interface SessionInit {
   readonly path: string;
   /** Upstream attempts the dial took, for the access log. */
   readonly attempts: number;
+  /** The upgrade request's User-Agent and Referer, for the access log. */
+  readonly userAgent: string | null;
+  readonly referer: string | null;
   /** Called once, when both legs are closed. */
   readonly ended: (session: WebSocketSession) => void;
 }
@@ -297,6 +300,8 @@ export class WebSocketSession implements BackendListener {
       bytesOut: this.#bytesOut,
       clientIp: init.clientIp,
       attempts: init.attempts,
+      userAgent: init.userAgent,
+      referer: init.referer,
       websocket: {
         messagesIn: this.#messagesIn,
         messagesOut: this.#messagesOut,
