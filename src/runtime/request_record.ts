@@ -14,6 +14,17 @@ import type { CompiledRoute } from "./snapshot.ts";
 // backend dying mid-response; smaller ones are counted by their Content-Length.
 const TRACK_ABOVE_BYTES = 65536;
 
+/**
+ * Upstream body errors this module has counted and logged. Deno.serve hands a response body's error to
+ * `onError` as well; the listener asks here so an expected cut is not logged again as an unhandled error.
+ */
+const loggedBodyFailures = new WeakSet<object>();
+
+/** True for an error that cut a proxied response body and is already in the access log and metrics. */
+export function isLoggedBodyFailure(err: unknown): boolean {
+  return typeof err === "object" && err !== null && loggedBodyFailures.has(err);
+}
+
 export class RequestRecord implements ProxyObserver {
   readonly #state: HandlerState;
   readonly #request: Request;
@@ -222,14 +233,4 @@ export class RequestRecord implements ProxyObserver {
       error: this.#error,
     });
   }
-}
-/**
- * Upstream body errors this module has counted and logged. Deno.serve hands a response body's error to
- * `onError` as well; the listener asks here so an expected cut is not logged again as an unhandled error.
- */
-const loggedBodyFailures = new WeakSet<object>();
-
-/** True for an error that cut a proxied response body and is already in the access log and metrics. */
-export function isLoggedBodyFailure(err: unknown): boolean {
-  return typeof err === "object" && err !== null && loggedBodyFailures.has(err);
 }
