@@ -3,7 +3,9 @@
  * which beat the config file.
  */
 import { configJsonSchema } from "./src/config/json_schema.ts";
-import { loadConfigFile } from "./src/config/load.ts";
+import { loadConfigFile, type LoadResult } from "./src/config/load.ts";
+import { locateProblems } from "./src/config/source_positions.ts";
+import { readTlsFiles, type TlsFiles } from "./src/config/tls_files.ts";
 import { formatProblems } from "./src/config/problems.ts";
 import type { Config } from "./src/config/schema.ts";
 import { summarizeConfig } from "./src/config/summary.ts";
@@ -43,6 +45,8 @@ Environment:
   KAIROS_ADMIN_HOST   admin listener address (default 127.0.0.1)   KAIROS_ADMIN_PORT  (default 5901)
   KAIROS_ADMIN_TOKEN  admin API bearer token (required when the admin address is not loopback)
   KAIROS_WATCH_CONFIG 0 turns off reloading when the config file changes (SIGHUP and the API still reload)
+  DENO_CERT           a PEM CA file trusted for every TLS connection (besides server.upstream_ca_files)
+  DENO_TLS_CA_STORE   system: trust the operating system's CA store instead of the bundled roots
 `;
 
 interface CliArgs {
@@ -221,7 +225,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return -1;
   }
   const configPath = args.config ?? env("KAIROS_CONFIG_PATH") ?? "./config.json";
-  const loaded = await loadConfigFile(configPath, { strict: args.strict });
+  const loaded = await withTlsFiles(await loadConfigFile(configPath, { strict: args.strict }));
   if (args.command === "validate") {
     if (loaded.warnings.length > 0) console.error(`warnings:\n${formatProblems(loaded.warnings)}`);
     if (!loaded.ok) {
@@ -288,6 +292,7 @@ async function main(argv: readonly string[]): Promise<number> {
         }
       },
       reusePort: workers > 1,
+      tlsFiles: loaded.tlsFiles,
       metricsSource: workers > 1
         ? () => supervisor?.renderMetrics() ?? Promise.resolve(gateway.renderMetrics())
         : undefined,
@@ -339,6 +344,19 @@ async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   return -1; // keep running; shutdown() exits the process
+}
+
+/**
+ * Reads the TLS files a valid config names (`validate` and `serve` alike; nothing binds): a file that is
+ * missing or holds no usable PEM makes the config invalid, its problem located like any other.
+ */
+async function withTlsFiles(
+  loaded: LoadResult,
+): Promise<(LoadResult & { ok: false }) | (LoadResult & { ok: true; tlsFiles: TlsFiles })> {
+  if (!loaded.ok) return loaded;
+  const read = readTlsFiles(loaded.config);
+  if (read.ok) return { ...loaded, tlsFiles: read.files };
+  return { ...loaded, ok: false, errors: await locateProblems(loaded.text, read.errors) };
 }
 
 if (import.meta.main) {

@@ -43,7 +43,7 @@ export async function loadConfigFile(path: string, options: ValidateOptions = {}
     if (bytes.length > MAX_CONFIG_BYTES) return fail(`it grew above the limit of ${MAX_CONFIG_BYTES} bytes`);
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch (error) {
-    return fail(readFailure(error));
+    return fail(describeReadError(error));
   }
   const parsed = await parseConfigText(text, format);
   if (!parsed.ok) return { ok: false, errors: parsed.errors, warnings: [], format, text, raw: undefined };
@@ -55,7 +55,8 @@ export async function loadConfigFile(path: string, options: ValidateOptions = {}
   return { ok: false, errors: located.slice(0, errors.length), warnings, format, text, raw: parsed.raw };
 }
 
-function readFailure(error: unknown): string {
+/** Why a file could not be read, in a few words (`not found`, `permission denied`, …). */
+export function describeReadError(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "not found";
   if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (error instanceof Deno.errors.NotCapable) return "read access not granted (run with --allow-read)";

@@ -119,6 +119,16 @@ export const routeSchema = z.strictObject({
   websocket: websocketSchema.optional().describe("WebSocket limits, timeouts and pings (websocket routes)"),
 });
 
+/** HTTPS on the gateway port: PEM files read at start and on every reload (a changed pair is served at once). */
+export const listenerTlsSchema = z.strictObject({
+  cert_file: z.string().min(1, "expected a file path").describe(
+    "PEM certificate chain, leaf first (certbot's fullchain.pem)",
+  ),
+  key_file: z.string().min(1, "expected a file path").describe(
+    "PEM private key of that certificate, unencrypted (certbot's privkey.pem)",
+  ),
+});
+
 export const serverSchema = z.strictObject({
   host: z.string().optional().describe("Listen address (KAIROS_HOST and --host override it)"),
   port: port.optional().describe("Listen port (KAIROS_PORT and --port override it)"),
@@ -132,6 +142,12 @@ export const serverSchema = z.strictObject({
     "Upstream transport: Deno's fetch, or Kairos's pooled HTTP/1.1 client",
   ),
   access_log: z.boolean().default(true),
+  tls: listenerTlsSchema.optional().describe(
+    "Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this certificate; a reload picks up renewed files",
+  ),
+  upstream_ca_files: z.array(z.string().min(1, "expected a file path")).optional().describe(
+    "PEM files of CAs trusted for https:// and wss:// backends and their health checks, besides the default roots",
+  ),
   workers: z.int().min(1).max(64).optional().describe(
     "Processes sharing the port with SO_REUSEPORT (Linux; default 1). KAIROS_WORKERS and --workers override it",
   ),
@@ -172,6 +188,7 @@ export type CircuitBreakerConfig = z.output<typeof circuitBreakerSchema>;
 export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
 export type ServerConfig = z.output<typeof serverSchema>;
 export type AdminConfig = z.output<typeof adminSchema>;
+export type ListenerTlsConfig = z.output<typeof listenerTlsSchema>;
 export type HttpMethod = typeof HTTP_METHODS[number];
 export type Protocol = typeof PROTOCOLS[number];
 export type LbStrategy = typeof LB_STRATEGIES[number];

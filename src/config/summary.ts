@@ -25,7 +25,10 @@ export function summarizeConfig(config: Config): string {
   const listen = server.host === undefined && server.port === undefined
     ? "address from KAIROS_HOST/KAIROS_PORT or the defaults"
     : `${server.host ?? "(default host)"}:${server.port ?? "(default port)"}`;
-  lines.push(`Server: ${listen}, upstream client ${server.upstream_client}`);
+  const tls = server.tls ? `, HTTPS with ${JSON.stringify(server.tls.cert_file)}` : "";
+  const cas = server.upstream_ca_files?.length ?? 0;
+  const roots = cas > 0 ? `, ${cas} upstream CA file${cas === 1 ? "" : "s"}` : "";
+  lines.push(`Server: ${listen}${tls}, upstream client ${server.upstream_client}${roots}`);
   const admin = config.admin;
   lines.push(
     admin.enabled

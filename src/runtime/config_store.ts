@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import type { ConfigFormat } from "../config/parse_text.ts";
 import { loadConfigFile, type LoadResult, validateConfig, type ValidationResult } from "../config/load.ts";
+import { locateProblems } from "../config/source_positions.ts";
 import { type ConfigProblem, formatProblems } from "../config/problems.ts";
 import type { Config } from "../config/schema.ts";
 import type { ReloadResult } from "../observe/gateway_metrics.ts";
@@ -147,7 +148,8 @@ export class ConfigStore {
       if (!loaded.ok) return this.#failed(trigger, started, loaded.errors, loaded.warnings);
       const outcome = this.#target.apply(loaded.config);
       if (!outcome.ok) {
-        return this.#failed(trigger, started, outcome.errors.map(rootProblem), loaded.warnings, false);
+        const errors = await locateProblems(loaded.text, outcome.errors);
+        return this.#failed(trigger, started, errors, loaded.warnings, false);
       }
       this.#raw = loaded.raw as Record<string, unknown>;
       this.#text = loaded.text;
@@ -199,8 +201,8 @@ export class ConfigStore {
       if (!outcome.ok) {
         throw new ConfigChangeError(
           400,
-          `Cannot apply the config: ${outcome.errors.join("; ")}`,
-          outcome.errors.map(rootProblem),
+          `Cannot apply the config:\n${formatProblems(outcome.errors)}`,
+          outcome.errors,
         );
       }
       this.#raw = document;
@@ -344,8 +346,4 @@ function etagMatches(header: string, version: number): boolean {
     const t = tag.trim();
     return t === "*" || t === `"${version}"`;
   });
-}
-
-function rootProblem(message: string): ConfigProblem {
-  return { path: "", message };
 }

@@ -1,9 +1,18 @@
 /**
  * The running gateway: owns the current Snapshot, the listener, upstream transport, health checks
  * and the signal handlers. Reload builds a new Snapshot and swaps one reference (no await between
- * the check and the swap); requests in flight finish on the snapshot they started with.
+ * the check and the swap); requests in flight finish on the snapshot they started with. The TLS files
+ * are read again on every reload: a changed certificate gets a new listener, changed roots a new trust.
  */
+import { type ConfigProblem, formatProblems } from "../config/problems.ts";
 import type { Config } from "../config/schema.ts";
+import {
+  readTlsFiles,
+  readTlsFilesOrThrow,
+  sameCaCerts,
+  sameTlsFiles,
+  type TlsFiles,
+} from "../config/tls_files.ts";
 import { createAccessLog } from "../observe/access_log.ts";
 import { createGatewayMetrics, type GatewayMetrics } from "../observe/gateway_metrics.ts";
 import type { Logger } from "../observe/logger.ts";
@@ -20,7 +29,7 @@ import { HealthChecker } from "../upstream/health_checker.ts";
 import { createRequestHandler, type HandlerState } from "./request_handler.ts";
 import { isLoggedBodyFailure } from "./request_record.ts";
 import { createWebSocketProxy, type WebSocketProxy } from "../protocols/websocket/websocket_proxy.ts";
-import { formatListenAddress } from "./listen_address.ts";
+import { GatewayListener } from "./gateway_listener.ts";
 import { buildSnapshot, type Snapshot } from "./snapshot.ts";
 import type { WorkerStatus } from "./workers/worker_supervisor.ts";
 
@@ -39,13 +48,15 @@ export interface GatewayOptions {
   readonly onShutdown?: () => Promise<void>;
   /** The other worker processes, for `/api/status`. */
   readonly workers?: () => readonly WorkerStatus[];
+  /** What `config`'s TLS files hold, when the caller has read them already; otherwise they are read here. */
+  readonly tlsFiles?: TlsFiles;
 }
 
 export interface ReloadOutcome {
   readonly ok: boolean;
   readonly version: number;
   readonly changed: boolean;
-  readonly errors: string[];
+  readonly errors: ConfigProblem[];
 }
 
 export class Gateway {
@@ -56,7 +67,8 @@ export class Gateway {
   readonly startedAt = Date.now();
   readonly client: UpstreamClient;
   #snapshot: Snapshot;
-  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #listener: GatewayListener | undefined;
+  #tlsFiles: TlsFiles;
   #draining = false;
   #options: GatewayOptions;
   #policy: PolicyDeps;
@@ -69,10 +81,12 @@ export class Gateway {
   constructor(options: GatewayOptions) {
     this.#options = options;
     this.logger = options.logger;
+    this.#tlsFiles = options.tlsFiles ?? readTlsFilesOrThrow(options.config);
     this.metrics = createGatewayMetrics(this.registry);
+    const caCerts = this.#tlsFiles.upstreamCaCerts?.slice();
     this.client = options.config.server.upstream_client === "http1"
-      ? createHttp1Client()
-      : createFetchClient();
+      ? createHttp1Client({ caCerts })
+      : createFetchClient({ caCerts });
     const logger = this.logger;
     this.#policy = {
       rateLimitStore: createMemoryRateLimitStore(),
@@ -85,6 +99,7 @@ export class Gateway {
       accessLog: this.#accessLog,
       metrics: this.metrics,
       registry: this.registry,
+      caCerts: () => this.#tlsFiles.upstreamCaCerts,
     });
     this.#snapshot = buildSnapshot(options.config, 1, this.#snapshotDeps());
     this.#configText = JSON.stringify(options.config);
@@ -108,8 +123,8 @@ export class Gateway {
   }
 
   get addr(): Deno.NetAddr {
-    if (!this.#server) throw new Error("Cannot read the address: the gateway is not listening");
-    return this.#server.addr;
+    if (!this.#listener) throw new Error("Cannot read the address: the gateway is not listening");
+    return this.#listener.addr;
   }
 
   /** Starts listening and installs the signal handlers. */
@@ -126,18 +141,13 @@ export class Gateway {
       renderMetrics: () => this.renderAllMetrics(),
       websocket: (ctx, route) => this.#websockets.handle(ctx, route),
     };
-    const handler = createRequestHandler(state);
-    this.#server = Deno.serve({
+    this.#listener = new GatewayListener({
       hostname: this.#options.host,
       port: this.#options.port,
-      reusePort: this.#options.reusePort ?? false,
-      onListen: (addr) => {
-        this.logger.info("listening", {
-          address: formatListenAddress(addr.hostname, addr.port),
-          routes: this.#snapshot.routes.length,
-          upstream_client: this.client.name,
-        });
-      },
+      shared: this.#options.reusePort ?? false,
+      handler: createRequestHandler(state),
+      logger: this.logger,
+      describe: () => ({ routes: this.#snapshot.routes.length, upstream_client: this.client.name }),
       onError: (err) => {
         // A backend that fails mid-body reaches here through the response stream, already logged and counted.
         if (isLoggedBodyFailure(err)) this.logger.debug("response body cut", { error: String(err) });
@@ -147,7 +157,7 @@ export class Gateway {
           headers: { "content-type": "application/json" },
         });
       },
-    }, handler);
+    }, this.#tlsFiles.listener);
     this.#listen("SIGTERM", () => this.shutdown("SIGTERM"));
     this.#listen("SIGINT", () => this.shutdown("SIGINT"));
     if (Deno.build.os !== "windows") {
@@ -183,7 +193,11 @@ export class Gateway {
   /** Builds and swaps in a snapshot for an already validated config. */
   apply(config: Config): ReloadOutcome {
     const text = JSON.stringify(config);
-    if (text === this.#configText) {
+    // Read on every reload, changed config or not: a SIGHUP after `certbot renew` is how a new pair arrives.
+    const read = readTlsFiles(config);
+    if (!read.ok) return this.#reloadFailed(read.errors);
+    const files = read.files;
+    if (text === this.#configText && sameTlsFiles(files, this.#tlsFiles)) {
       this.metrics.configReload("unchanged");
       return { ok: true, version: this.#snapshot.version, changed: false, errors: [] };
     }
@@ -191,16 +205,37 @@ export class Gateway {
     try {
       snapshot = buildSnapshot(config, this.#snapshot.version + 1, this.#snapshotDeps());
     } catch (err) {
-      return this.#reloadFailed([(err as Error).message]);
+      return this.#reloadFailed([{ path: "", message: (err as Error).message }]);
     }
     const pending = restartOnlyChanges(this.#snapshot.config, config);
     if (pending.length > 0) {
       this.logger.warn("these settings take effect at the next restart", { fields: pending });
     }
+    // The steps that can still fail, before the swap, so the reload fails as a whole (old listener, old
+    // roots, old config): new roots for connections to come, then a new listener for a new pair.
+    const rootsChanged = !sameCaCerts(files.upstreamCaCerts, this.#tlsFiles.upstreamCaCerts);
+    try {
+      if (rootsChanged) this.client.setCaCerts?.(files.upstreamCaCerts?.slice());
+    } catch (err) {
+      return this.#reloadFailed([{
+        path: "server.upstream_ca_files",
+        message: `cannot trust the new roots: ${(err as Error).message}`,
+      }]);
+    }
+    try {
+      this.#listener?.replace(files.listener);
+    } catch (err) {
+      if (rootsChanged) this.client.setCaCerts?.(this.#tlsFiles.upstreamCaCerts?.slice());
+      return this.#reloadFailed([{
+        path: "server.tls",
+        message: `cannot serve the new certificate: ${(err as Error).message}`,
+      }]);
+    }
     // The swap: one synchronous assignment. In-flight requests hold the old snapshot.
     const previous = this.#snapshot;
     this.#snapshot = snapshot;
     this.#configText = text;
+    this.#tlsFiles = files;
     this.backends.retain(new Set(snapshot.backends.map((b) => b.key)));
     this.#updateHealthChecks();
     const kept = new Set(snapshot.routes.map((r) => r.id));
@@ -230,7 +265,7 @@ export class Gateway {
     const websockets = this.#websockets.closeAll(1001, "gateway shutting down");
     // The other workers drain at the same time, each within its own grace period.
     const others = this.#options.onShutdown?.();
-    const result = await Promise.race([this.#server?.shutdown().then(() => "drained" as const), graceOver]);
+    const result = await Promise.race([this.#listener?.shutdown().then(() => "drained" as const), graceOver]);
     clearTimeout(timer);
     if (result === "timeout") this.logger.warn("grace period over; closing remaining connections");
     await websockets;
@@ -264,9 +299,9 @@ export class Gateway {
     };
   }
 
-  #reloadFailed(errors: string[]): ReloadOutcome {
+  #reloadFailed(errors: ConfigProblem[]): ReloadOutcome {
     this.metrics.configReload("failure");
-    this.logger.error("config reload failed; keeping the running config", { errors });
+    this.logger.error("config reload failed; keeping the running config", { errors: formatProblems(errors) });
     return { ok: false, version: this.#snapshot.version, changed: false, errors };
   }
 
@@ -319,6 +354,8 @@ const RESTART_ONLY: ReadonlyArray<[string, (c: Config) => unknown]> = [
   ["server.workers", (c) => c.server.workers],
   ["server.upstream_client", (c) => c.server.upstream_client],
   ["server.access_log", (c) => c.server.access_log],
+  // Turning TLS on or off; a new certificate or key is served at once.
+  ["server.tls", (c) => c.server.tls !== undefined],
   ["admin.enabled", (c) => c.admin.enabled],
   ["admin.host", (c) => c.admin.host],
   ["admin.port", (c) => c.admin.port],

@@ -75,6 +75,12 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
 
     const requestId = acceptRequestId(request.headers.get("x-request-id"));
     const peerIp = info.remoteAddr.hostname;
+    // A TLS listener's requests have `https://` URLs.
+    const https = url.charCodeAt(4) === 115 /* s */;
+    const hostField = request.headers.get("host");
+    // HTTP/2 carries the authority in `:authority`, not Host (RFC 9113 §8.3.1); Deno puts it in the URL.
+    const authority = hostField === null ? url.slice(https ? 8 : 7, urlParts.pathStart) : undefined;
+    const host = hostField ?? (authority || null);
     const address = snapshot.resolveClientIp(peerIp, request.headers.get("x-forwarded-for"));
     const record = new RequestRecord(
       state,
@@ -92,6 +98,8 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
       peerTrusted: address.peerTrusted,
       requestId,
       preserveHost: false,
+      proto: https ? "https" : "http",
+      authority,
     }, headSize);
     const limitError = checkHeaderLimits(request, headSize, snapshot.config.server);
     if (limitError) return record.fail(limitError, NO_ROUTE);
@@ -101,7 +109,6 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
         NO_ROUTE,
       );
     }
-    const host = request.headers.get("host");
     if (host !== null && !isValidHost(host)) {
       return record.fail(
         new GatewayError(400, "bad_request", `Invalid Host header: ${printable(host)}`),

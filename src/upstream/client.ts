@@ -85,6 +85,11 @@ export interface UpstreamClient {
   send(target: UpstreamTarget, request: UpstreamRequest): Promise<Response>;
   /** Closes pooled connections; in-flight exchanges finish. */
   close(): void;
+  /**
+   * Replaces the extra roots (PEM) trusted for `https:` backends (undefined: the default roots only).
+   * Connections opened from now on use them; pooled ones opened before are not reused.
+   */
+  setCaCerts?(caCerts: string[] | undefined): void;
   /** Connection pool counters of one backend, for clients that pool their own connections (http1). */
   stats?(key: string): UpstreamPoolStats;
 }

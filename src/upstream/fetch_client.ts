@@ -14,9 +14,17 @@ import { DeadlineTimers, TimedEntry } from "./deadline_timers.ts";
 
 const SMALL_BODY_BYTES = 65536;
 
-export function createFetchClient(): UpstreamClient {
+/** Options of the fetch client. */
+export interface FetchClientOptions {
+  /** Extra root certificates (PEM) for `https:` backends, besides the default roots. */
+  readonly caCerts?: string[];
+}
+
+export function createFetchClient(options: FetchClientOptions = {}): UpstreamClient {
   // One pooled client for every backend: keep-alive connections are reused across requests.
-  const http = Deno.createHttpClient({ http2: false, poolIdleTimeout: 30_000, poolMaxIdlePerHost: 256 });
+  const pooled = (caCerts: string[] | undefined) =>
+    Deno.createHttpClient({ http2: false, poolIdleTimeout: 30_000, poolMaxIdlePerHost: 256, caCerts });
+  let http = pooled(options.caCerts);
   const deadlines = new DeadlineTimers();
   return {
     name: "fetch",
@@ -25,6 +33,13 @@ export function createFetchClient(): UpstreamClient {
     close: () => {
       deadlines.close();
       http.close();
+    },
+    // A new pool with the new roots; closing the old one lets exchanges in flight on it finish (measured
+    // with Deno 2.9.6: a request and a response body under way both completed).
+    setCaCerts: (caCerts) => {
+      const previous = http;
+      http = pooled(caCerts);
+      previous.close();
     },
   };
 }

@@ -38,3 +38,21 @@ Deno.test("summarizeConfig() lists routes by protocol, backends, policies and th
   assert.match(text, /cors off/);
   assert.match(text, /^Admin: 0\.0\.0\.0:5901, token set$/m);
 });
+
+Deno.test("summarizeConfig() names the certificate of an HTTPS listener and counts upstream CA files", () => {
+  const result = validateConfig(
+    configWithRoutes([{}], {
+      server: {
+        port: 443,
+        tls: { cert_file: "/etc/kairos/fullchain.pem", key_file: "/etc/kairos/privkey.pem" },
+        upstream_ca_files: ["/etc/kairos/ca.pem"],
+      },
+    }),
+    { env: {} },
+  );
+  assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
+  assert.match(
+    summarizeConfig(result.config),
+    /^Server: \(default host\):443, HTTPS with "\/etc\/kairos\/fullchain\.pem", upstream client http1, 1 upstream CA file$/m,
+  );
+});

@@ -55,6 +55,26 @@ Deno.test("buildUpstreamHeaders() keeps the client's Host with preserveHost", ()
   assert.equal(out.get("host"), "public.example");
 });
 
+Deno.test("buildUpstreamHeaders() says https for a TLS listener and takes an HTTP/2 request's authority as its Host", () => {
+  const out = buildUpstreamHeaders(new Headers(), { ...info, proto: "https", authority: "api.example:8443" });
+  assert.equal(out.get("x-forwarded-proto"), "https");
+  assert.equal(out.get("x-forwarded-host"), "api.example:8443");
+  const kept = buildUpstreamHeaders(new Headers(), {
+    ...info,
+    proto: "https",
+    authority: "api.example:8443",
+    preserveHost: true,
+  });
+  assert.equal(kept.get("host"), "api.example:8443");
+  // A trusted proxy in front still decides.
+  const behind = buildUpstreamHeaders(new Headers({ "x-forwarded-proto": "http" }), {
+    ...info,
+    peerTrusted: true,
+    proto: "https",
+  });
+  assert.equal(behind.get("x-forwarded-proto"), "http");
+});
+
 Deno.test("buildUpstreamHeaders() keeps repeated headers", () => {
   const client = new Headers();
   client.append("accept-language", "en");

@@ -28,6 +28,22 @@ Deno.test("restartOnlyChanges() names the listener and process settings a reload
     ),
     ["server.port", "server.workers", "server.upstream_client", "admin.port"],
   );
+  // Turning TLS on (or off) needs a new kind of listener; a new pair or new roots apply at once.
+  const tls = { tls: { cert_file: "/etc/kairos/a.pem", key_file: "/etc/kairos/a.key" } };
+  assert.deepEqual(restartOnlyChanges(before, config({ server: { port: 5900, ...tls } })), ["server.tls"]);
+  assert.deepEqual(
+    restartOnlyChanges(
+      config({ server: { port: 5900, ...tls } }),
+      config({
+        server: {
+          port: 5900,
+          tls: { cert_file: "/etc/kairos/b.pem", key_file: "/etc/kairos/b.key" },
+          upstream_ca_files: ["/etc/kairos/ca.pem"],
+        },
+      }),
+    ),
+    [],
+  );
   // A new admin token or CORS origin list is read live: nothing to warn about.
   assert.deepEqual(
     restartOnlyChanges(before, config({ server: { port: 5900 }, admin: { token: "0123456789abcdef0123" } })),

@@ -199,3 +199,35 @@ Deno.test("fetch client: a streamed body's bytes are added to bodyCounter as fet
     await server.close();
   }
 });
+
+Deno.test("fetch client: caCerts and setCaCerts() decide which https backends it trusts", async () => {
+  const cert = await Deno.readTextFile(new URL("./http1/fixtures/tls_cert.pem", import.meta.url));
+  const key = await Deno.readTextFile(new URL("./http1/fixtures/tls_key.pem", import.meta.url));
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
+    () => new Response("secure"),
+  );
+  const port = server.addr.port;
+  const target = {
+    protocol: "https:" as const,
+    hostname: "127.0.0.1",
+    port,
+    authority: `127.0.0.1:${port}`,
+    key: `https://127.0.0.1:${port}`,
+  };
+  const trusting = createFetchClient({ caCerts: [cert] });
+  const client = createFetchClient();
+  try {
+    assert.equal(await (await trusting.send(target, makeRequest(target))).text(), "secure");
+    assert.equal((await rejection(client.send(target, makeRequest(target)))).kind, "connect");
+    client.setCaCerts!([cert]);
+    assert.equal(await (await client.send(target, makeRequest(target))).text(), "secure");
+    // A new pool: the keep-alive connection verified against the old roots is not reused.
+    client.setCaCerts!(undefined);
+    assert.equal((await rejection(client.send(target, makeRequest(target)))).kind, "connect");
+  } finally {
+    trusting.close();
+    client.close();
+    await server.shutdown();
+  }
+});

@@ -27,6 +27,8 @@ export interface DialRequest {
   readonly clientIp: string;
   /** Aborts when the client goes away. */
   readonly signal: AbortSignal;
+  /** Extra roots (PEM) for wss:// backends, besides the default ones. */
+  readonly caCerts?: readonly string[];
 }
 
 /** An upgraded backend connection; the backend stays acquired (in flight) until the caller releases it. */
@@ -105,7 +107,7 @@ async function attemptOnce(
   const startedAt = Date.now();
   let conn: Deno.Conn;
   try {
-    conn = await dialBackend(target, config.connect_timeout_ms, request.signal, undefined);
+    conn = await dialBackend(target, config.connect_timeout_ms, request.signal, request.caCerts?.slice());
   } catch (err) {
     return { kind: "failed", error: asUpstreamError(err, backend) };
   }

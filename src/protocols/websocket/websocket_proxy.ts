@@ -25,6 +25,8 @@ export interface WebSocketProxyDeps {
   readonly metrics: GatewayMetrics;
   /** Where the WebSocket series are registered (the gateway's registry; a private one when absent). */
   readonly registry?: MetricsRegistry;
+  /** The extra roots (PEM) trusted for wss:// backends right now (server.upstream_ca_files). */
+  readonly caCerts?: () => readonly string[] | undefined;
 }
 
 export interface WebSocketProxy {
@@ -73,6 +75,7 @@ export function createWebSocketProxy(deps: WebSocketProxyDeps): WebSocketProxy {
         protocols: ctx.request.headers.get("sec-websocket-protocol"),
         clientIp: ctx.clientIp,
         signal: ctx.request.signal,
+        caCerts: deps.caCerts?.(),
       }, deps.metrics);
       let upgrade: Deno.WebSocketUpgrade;
       try {

@@ -6,6 +6,7 @@
  * which happens when the first process dies.
  */
 import { formatProblems } from "../../config/problems.ts";
+import { readTlsFiles } from "../../config/tls_files.ts";
 import { validateConfig } from "../../config/validate.ts";
 import type { Logger } from "../../observe/logger.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../../observe/metrics_registry.ts";
@@ -38,17 +39,21 @@ export function runWorker(options: WorkerAgentOptions): void {
     const result = validateConfig(raw);
     if (!result.ok) return new Response(formatProblems(result.errors), { status: 422 });
     if (gateway) {
+      // Reads the TLS files itself, so it serves the same certificate as the first worker.
       const outcome = gateway.apply(result.config);
-      return outcome.ok ? new Response(null, { status: 204 }) : new Response(outcome.errors.join("\n"), {
+      return outcome.ok ? new Response(null, { status: 204 }) : new Response(formatProblems(outcome.errors), {
         status: 422,
       });
     }
+    const read = readTlsFiles(result.config);
+    if (!read.ok) return new Response(formatProblems(read.errors), { status: 422 });
     gateway = new Gateway({
       config: result.config,
       host,
       port,
       logger,
       reusePort: true,
+      tlsFiles: read.files,
       metricsSource: async () => {
         const answer = await socketCall(primary, "GET", "/metrics", METRICS_TIMEOUT_MS);
         if (answer.status !== 200) throw new Error(`the first worker answered ${answer.status}`);

@@ -25,7 +25,8 @@ export interface PoolSettings {
   readonly maxConnections: number;
   readonly maxAgeMs: number;
   readonly maxBufferBytes: number;
-  readonly caCerts?: string[];
+  /** Extra roots for TLS backends; the client replaces them when the config's CA files change. */
+  caCerts?: string[];
 }
 
 interface Waiter {
@@ -54,6 +55,10 @@ export class ConnectionPool implements ConnectionOwner {
   #waits = 0;
   #sweeper: ReturnType<typeof setInterval> | undefined = undefined;
   #closed = false;
+  /** Bumped when the trusted roots change; 0 until they first do. */
+  #trustEpoch = 0;
+  /** The epoch each connection was dialled in (absent: 0), so those verified against old roots are retired. */
+  readonly #dialEpochs = new WeakMap<Http1Connection, number>();
   readonly #sweep = (): void => this.#expireIdle();
   // Like HAProxy's `timeout queue` (which defaults to `timeout connect`): a request that finds no free slot
   // within its connect timeout fails, unsent, instead of waiting behind slow or long-lived exchanges forever.
@@ -106,7 +111,10 @@ export class ConnectionPool implements ConnectionOwner {
 
   release(conn: Http1Connection): void {
     const now = Date.now();
-    if (conn.state !== "busy" || now - conn.createdAt >= this.#settings.maxAgeMs || conn.reuseWithinMs <= 0) {
+    if (
+      conn.state !== "busy" || now - conn.createdAt >= this.#settings.maxAgeMs || conn.reuseWithinMs <= 0 ||
+      (this.#trustEpoch !== 0 && (this.#dialEpochs.get(conn) ?? 0) !== this.#trustEpoch)
+    ) {
       return this.discard(conn);
     }
     const waiter = this.#dequeue();
@@ -146,6 +154,15 @@ export class ConnectionPool implements ConnectionOwner {
     };
   }
 
+  /**
+   * The trusted roots changed: idle connections are closed now and busy ones when their exchange ends, so
+   * every later request runs on a connection verified against the new roots.
+   */
+  renewTrust(): void {
+    this.#trustEpoch++;
+    for (const conn of [...this.#idle]) this.discard(conn);
+  }
+
   /** Closes idle connections and stops the sweeper; busy ones are closed when their exchange ends. */
   close(): void {
     this.#closed = true;
@@ -154,6 +171,8 @@ export class ConnectionPool implements ConnectionOwner {
   }
 
   async #connect(request: UpstreamRequest): Promise<Http1Connection> {
+    // Taken before the dial: one that spans a change of roots was verified against the old ones.
+    const epoch = this.#trustEpoch;
     let socket: Deno.Conn;
     try {
       socket = await dialBackend(
@@ -168,7 +187,9 @@ export class ConnectionPool implements ConnectionOwner {
       throw err;
     }
     this.#connects++;
-    return new Http1Connection(socket, this, this.#target.key, this.#settings.maxBufferBytes);
+    const conn = new Http1Connection(socket, this, this.#target.key, this.#settings.maxBufferBytes);
+    if (epoch !== 0) this.#dialEpochs.set(conn, epoch);
+    return conn;
   }
 
   #fresh(conn: Http1Connection, now: number): boolean {

@@ -27,7 +27,10 @@ export interface Http1ClientOptions {
 }
 
 /** The http1 UpstreamClient plus its pool counters: per backend key, or summed over all backends. */
-export type Http1Client = UpstreamClient & { stats(key?: string): PoolStats };
+export type Http1Client = UpstreamClient & {
+  stats(key?: string): PoolStats;
+  setCaCerts(caCerts: string[] | undefined): void;
+};
 
 /**
  * Creates Kairos's pooled HTTP/1.1 client on `Deno.connect` / `Deno.startTls`: per-backend keep-alive pools,
@@ -102,7 +105,13 @@ export function createHttp1Client(options: Http1ClientOptions = {}): Http1Client
     for (const pool of pools.values()) pool.close();
   }
 
-  return { name: "http1", ownsResponses: true, send, close, stats };
+  // Pools read the roots from the shared settings when they dial.
+  function setCaCerts(caCerts: string[] | undefined): void {
+    settings.caCerts = caCerts;
+    for (const [key, pool] of pools) if (key.startsWith("https:")) pool.renewTrust();
+  }
+
+  return { name: "http1", ownsResponses: true, send, close, stats, setCaCerts };
 }
 
 function positive(

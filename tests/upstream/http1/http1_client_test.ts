@@ -175,6 +175,35 @@ Deno.test("send() speaks HTTP/1.1 over TLS with SNI and the given CA", async () 
   }
 });
 
+Deno.test("setCaCerts() makes later connections trust the new roots and stops reusing pooled ones", async () => {
+  const cert = await Deno.readTextFile(new URL("./fixtures/tls_cert.pem", import.meta.url));
+  const key = await Deno.readTextFile(new URL("./fixtures/tls_key.pem", import.meta.url));
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
+    () => new Response("secure"),
+  );
+  const target = localTarget(server.addr.port, "https:");
+  const client = createHttp1Client();
+  try {
+    assert.match((await rejection(client.send(target, makeRequest(target)))).message, /TLS handshake failed/);
+    client.setCaCerts([cert]);
+    assert.equal(await (await client.send(target, makeRequest(target))).text(), "secure");
+    // The connection goes back to the pool once the exchange has wound down.
+    for (let i = 0; i < 100 && client.stats(target.key).idle === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(client.stats(target.key).idle, 1);
+    // The pooled connection was verified against roots no longer trusted: closed, not reused.
+    client.setCaCerts(undefined);
+    assert.equal(client.stats(target.key).idle, 0);
+    assert.match((await rejection(client.send(target, makeRequest(target)))).message, /TLS handshake failed/);
+    assert.equal(client.stats(target.key).reuses, 0);
+  } finally {
+    client.close();
+    await server.shutdown();
+  }
+});
+
 Deno.test("createHttp1Client() rejects invalid options", () => {
   assert.throws(() => createHttp1Client({ maxConnectionsPerBackend: 0 }), RangeError);
   assert.throws(
