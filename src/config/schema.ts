@@ -142,6 +142,9 @@ export const serverSchema = z.strictObject({
     "Upstream transport: Deno's fetch, or Kairos's pooled HTTP/1.1 client",
   ),
   access_log: z.boolean().default(true),
+  compression: z.boolean().default(false).describe(
+    "Compress responses (brotli or gzip, by the client's Accept-Encoding) the backend sent uncompressed",
+  ),
   tls: listenerTlsSchema.optional().describe(
     "Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this certificate; a reload picks up renewed files",
   ),

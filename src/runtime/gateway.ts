@@ -145,6 +145,7 @@ export class Gateway {
       hostname: this.#options.host,
       port: this.#options.port,
       shared: this.#options.reusePort ?? false,
+      compression: this.#snapshot.config.server.compression,
       handler: createRequestHandler(state),
       logger: this.logger,
       describe: () => ({ routes: this.#snapshot.routes.length, upstream_client: this.client.name }),
@@ -354,6 +355,7 @@ const RESTART_ONLY: ReadonlyArray<[string, (c: Config) => unknown]> = [
   ["server.workers", (c) => c.server.workers],
   ["server.upstream_client", (c) => c.server.upstream_client],
   ["server.access_log", (c) => c.server.access_log],
+  ["server.compression", (c) => c.server.compression],
   // Turning TLS on or off; a new certificate or key is served at once.
   ["server.tls", (c) => c.server.tls !== undefined],
   ["admin.enabled", (c) => c.admin.enabled],

@@ -13,6 +13,8 @@ export interface GatewayListenerOptions {
   readonly port: number;
   /** Other worker processes bind the same port (SO_REUSEPORT whatever the TLS setting). */
   readonly shared: boolean;
+  /** Deno.serve compresses responses the client accepts compressed (server.compression). */
+  readonly compression: boolean;
   readonly handler: GatewayHandler;
   readonly onError: (err: unknown) => Response;
   readonly logger: Logger;
@@ -109,8 +111,15 @@ export class GatewayListener {
     tls: CertifiedKey | undefined,
     onListen: (addr: Deno.NetAddr) => void,
   ): Deno.HttpServer<Deno.NetAddr> {
-    const { hostname, handler, onError } = this.#options;
-    const base = { hostname, port, reusePort: this.#reusePort, onListen, onError };
+    const { hostname, handler, onError, compression } = this.#options;
+    const base = {
+      hostname,
+      port,
+      reusePort: this.#reusePort,
+      automaticCompression: compression,
+      onListen,
+      onError,
+    };
     return tls === undefined
       ? Deno.serve(base, handler)
       : Deno.serve({ ...base, cert: tls.cert, key: tls.key }, handler);

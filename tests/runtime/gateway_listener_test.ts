@@ -20,6 +20,7 @@ function listener(
     hostname: "127.0.0.1",
     port,
     shared: false,
+    compression: false,
     handler: async (request) => await handler(request),
     onError: () => new Response("error", { status: 500 }),
     logger,
