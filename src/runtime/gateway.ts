@@ -70,6 +70,8 @@ export class Gateway {
   #listener: GatewayListener | undefined;
   #tlsFiles: TlsFiles;
   #draining = false;
+  /** fetch's client for JWKS requests when `upstream_ca_files` adds roots; undefined: the default roots. */
+  #jwksHttp: Deno.HttpClient | undefined;
   #options: GatewayOptions;
   #policy: PolicyDeps;
   #health: HealthChecker;
@@ -84,13 +86,17 @@ export class Gateway {
     this.#tlsFiles = options.tlsFiles ?? readTlsFilesOrThrow(options.config);
     this.metrics = createGatewayMetrics(this.registry);
     const caCerts = this.#tlsFiles.upstreamCaCerts?.slice();
+    this.#jwksHttp = jwksHttpClient(caCerts);
     this.client = options.config.server.upstream_client === "http1"
       ? createHttp1Client({ caCerts })
       : createFetchClient({ caCerts });
     const logger = this.logger;
     this.#policy = {
       rateLimitStore: createMemoryRateLimitStore(),
-      jwks: createJwksCache(),
+      // A JWKS endpoint is an upstream too: an identity provider behind a private CA needs the same roots.
+      jwks: createJwksCache((input, init) =>
+        fetch(input, this.#jwksHttp === undefined ? init : { ...init, client: this.#jwksHttp })
+      ),
       log: (level: LogLevel, msg: string, fields?: Record<string, unknown>) => logger[level](msg, fields),
     };
     this.#accessLog = options.config.server.access_log ? createAccessLog() : undefined;
@@ -216,7 +222,7 @@ export class Gateway {
     // roots, old config): new roots for connections to come, then a new listener for a new pair.
     const rootsChanged = !sameCaCerts(files.upstreamCaCerts, this.#tlsFiles.upstreamCaCerts);
     try {
-      if (rootsChanged) this.client.setCaCerts?.(files.upstreamCaCerts?.slice());
+      if (rootsChanged) this.#trustRoots(files.upstreamCaCerts);
     } catch (err) {
       return this.#reloadFailed([{
         path: "server.upstream_ca_files",
@@ -226,7 +232,7 @@ export class Gateway {
     try {
       this.#listener?.replace(files.listener);
     } catch (err) {
-      if (rootsChanged) this.client.setCaCerts?.(this.#tlsFiles.upstreamCaCerts?.slice());
+      if (rootsChanged) this.#trustRoots(this.#tlsFiles.upstreamCaCerts);
       return this.#reloadFailed([{
         path: "server.tls",
         message: `cannot serve the new certificate: ${(err as Error).message}`,
@@ -277,6 +283,14 @@ export class Gateway {
     Deno.exit(0);
   }
 
+  /** Upstream connections and JWKS fetches from now on trust `caCerts` besides the default roots. */
+  #trustRoots(caCerts: readonly string[] | undefined): void {
+    this.client.setCaCerts?.(caCerts?.slice());
+    const previous = this.#jwksHttp;
+    this.#jwksHttp = jwksHttpClient(caCerts?.slice());
+    previous?.close();
+  }
+
   /** Releases timers, sockets and signal handlers (tests call this instead of shutdown). */
   close(): void {
     this.#release();
@@ -289,6 +303,7 @@ export class Gateway {
     this.client.close();
     this.#policy.rateLimitStore.dispose?.();
     this.#policy.jwks.dispose();
+    this.#jwksHttp?.close();
     this.#accessLog?.flush();
   }
 
@@ -366,4 +381,8 @@ const RESTART_ONLY: ReadonlyArray<[string, (c: Config) => unknown]> = [
 /** The restart-only settings that differ between `before` and `after`, by config path. */
 export function restartOnlyChanges(before: Config, after: Config): string[] {
   return RESTART_ONLY.filter(([, read]) => read(before) !== read(after)).map(([path]) => path);
+}
+
+function jwksHttpClient(caCerts: string[] | undefined): Deno.HttpClient | undefined {
+  return caCerts === undefined || caCerts.length === 0 ? undefined : Deno.createHttpClient({ caCerts });
 }

@@ -4,6 +4,7 @@
  * certificate to the roots.
  */
 import assert from "node:assert/strict";
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { fetchText, type Gateway, sample, startGateway, until } from "./harness.ts";
 
 const SECOND = {
@@ -110,4 +111,53 @@ Deno.test("a gateway started with upstream_ca_files trusts the backend from the 
   await using gw = await startGateway(config("http1", api.port, checked.port, [SECOND.cert]));
   const answer = await fetchText(`${gw.url}/api/x`);
   assert.deepEqual([answer.status, answer.body], [200, "secure backend"]);
+});
+
+Deno.test("a JWKS endpoint behind the private CA is trusted through upstream_ca_files, and a reload adds it", async () => {
+  const { publicKey, privateKey } = await generateKeyPair("RS256", { extractable: true });
+  const jwk: JWK = { ...(await exportJWK(publicKey)), kid: "k1", alg: "RS256", use: "sig" };
+  let fetches = 0;
+  const idp = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: Deno.readTextFileSync(SECOND.cert),
+    key: Deno.readTextFileSync(SECOND.key),
+    onListen() {},
+  }, () => {
+    fetches++;
+    return Response.json({ keys: [jwk] });
+  });
+  await using _idp = { [Symbol.asyncDispose]: () => idp.shutdown() };
+  await using api = secureBackend();
+  const jwtConfig = (caFiles?: string[]) => ({
+    version: 1,
+    server: caFiles ? { upstream_ca_files: caFiles } : {},
+    jwt: { jwks_url: `https://127.0.0.1:${idp.addr.port}/jwks.json`, jwks_cooldown_ms: 0 },
+    routers: [{
+      external_path: "/secure",
+      internal_path: "/s",
+      methods: ["GET"],
+      auth_required: true,
+      backends: [{ host: "http://127.0.0.1", port: 9 }],
+    }, {
+      external_path: "/api/{*rest}",
+      internal_path: "/{rest}",
+      methods: ["GET"],
+      backends: [{ host: "https://127.0.0.1", port: api.port }],
+    }],
+  });
+  await using gw = await startGateway(jwtConfig());
+  const token = await new SignJWT({ sub: "u", exp: Math.floor(Date.now() / 1000) + 300 })
+    .setProtectedHeader({ alg: "RS256", kid: "k1" }).sign(privateKey);
+  const call = async () =>
+    (await fetchText(`${gw.url}/secure`, { headers: { authorization: `Bearer ${token}` } })).status;
+  // The key set cannot be fetched (unknown issuer): the token cannot be verified.
+  assert.notEqual(await call(), 502);
+  assert.equal(fetches, 0, "no TLS handshake succeeded");
+  await Deno.writeTextFile(gw.configPath, JSON.stringify(jwtConfig([SECOND.cert])));
+  gw.process.kill("SIGHUP");
+  await gw.waitForOutput('"msg":"config reloaded"', 10_000);
+  // Verified now, so the request reaches the (absent) backend: 502, not an authentication error.
+  assert.equal(await call(), 502);
+  assert.ok(fetches >= 1);
 });
