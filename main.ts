@@ -20,6 +20,7 @@ import { ConfigStore } from "./src/runtime/config_store.ts";
 import { createServiceNotifier, type ServiceNotifier } from "./src/runtime/service_notifier.ts";
 import { startControlPlane } from "./src/runtime/control_plane.ts";
 import { Gateway } from "./src/runtime/gateway.ts";
+import { startHttpsRedirect } from "./src/runtime/https_redirect.ts";
 import { formatListenAddress, parsePortText, parseWholeNumber } from "./src/runtime/listen_address.ts";
 import { VERSION } from "./src/runtime/version.ts";
 import { runWorker } from "./src/runtime/workers/worker_agent.ts";
@@ -276,6 +277,7 @@ async function main(argv: readonly string[]): Promise<number> {
     // Refuse what cannot work before anything binds.
     const workerCommand = workers > 1 ? await WorkerSupervisor.preflight(workers) : undefined;
     let supervisor: WorkerSupervisor | undefined;
+    let redirect: Deno.HttpServer | undefined;
     const notify = notifier = createServiceNotifier(env, logger);
     const gateway: Gateway = new Gateway({
       config: loaded.config,
@@ -299,7 +301,10 @@ async function main(argv: readonly string[]): Promise<number> {
       workers: () => supervisor?.status() ?? [],
       onShutdown: async () => {
         notify.stopping();
-        await supervisor?.stop(gateway.snapshot.config.server.shutdown_grace_ms + 2000);
+        await Promise.all([
+          supervisor?.stop(gateway.snapshot.config.server.shutdown_grace_ms + 2000),
+          redirect?.shutdown(),
+        ]);
         await notify.close();
       },
     });
@@ -322,6 +327,24 @@ async function main(argv: readonly string[]): Promise<number> {
     } catch (err) {
       // Deno's "Address already in use (os error 98)" does not say which address.
       throw new Error(`Cannot listen on ${formatListenAddress(host, port)}: ${(err as Error).message}`);
+    }
+    // One process answers the plain-HTTP port, as it runs the admin listener: the workers share only the TLS port.
+    const tls = loaded.config.server.tls;
+    if (tls?.redirect_http_port !== undefined) {
+      try {
+        redirect = startHttpsRedirect({
+          hostname: host,
+          port: tls.redirect_http_port,
+          httpsPort: gateway.addr.port,
+          acmeWebroot: tls.acme_webroot,
+          logger,
+        });
+      } catch (err) {
+        const address = formatListenAddress(host, tls.redirect_http_port);
+        throw new Error(
+          `Cannot listen on ${address} (server.tls.redirect_http_port): ${(err as Error).message}`,
+        );
+      }
     }
     if (workerCommand) {
       supervisor = await WorkerSupervisor.start({

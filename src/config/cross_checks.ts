@@ -23,6 +23,13 @@ export function crossCheckConfig(config: Config): ProblemLists {
   checkAddressList(config.trusted_proxies, ["trusted_proxies"], sink);
   checkIpFilter(config.ip_filter, ["ip_filter"], sink);
   checkAdminOrigins(config.admin.allowed_origins, ["admin", "allowed_origins"], sink);
+  const tls = config.server.tls;
+  if (tls?.acme_webroot !== undefined && tls.redirect_http_port === undefined) {
+    sink.errors.push(problemAt(
+      ["server", "tls", "acme_webroot"],
+      "is served on the plain-HTTP redirect port: set server.tls.redirect_http_port (usually 80)",
+    ));
+  }
   if (config.rate_limit?.enable_redis) redisWarning(["rate_limit", "enable_redis"], sink);
   const seen = new Map<string, { index: number; methods: readonly HttpMethod[] }[]>();
   checkSharedBackends(config.routers, sink);

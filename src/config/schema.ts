@@ -127,6 +127,12 @@ export const listenerTlsSchema = z.strictObject({
   key_file: z.string().min(1, "expected a file path").describe(
     "PEM private key of that certificate, unencrypted (certbot's privkey.pem)",
   ),
+  redirect_http_port: port.optional().describe(
+    "Also listen for plain HTTP on this port (usually 80) and answer every request with a 308 to HTTPS",
+  ),
+  acme_webroot: z.string().min(1, "expected a directory path").optional().describe(
+    "Directory whose .well-known/acme-challenge/ files the redirect port serves (certbot --webroot -w DIR)",
+  ),
 });
 
 export const serverSchema = z.strictObject({

@@ -25,7 +25,12 @@ export function summarizeConfig(config: Config): string {
   const listen = server.host === undefined && server.port === undefined
     ? "address from KAIROS_HOST/KAIROS_PORT or the defaults"
     : `${server.host ?? "(default host)"}:${server.port ?? "(default port)"}`;
-  const tls = server.tls ? `, HTTPS with ${JSON.stringify(server.tls.cert_file)}` : "";
+  const redirect = server.tls?.redirect_http_port;
+  const tls = server.tls
+    ? `, HTTPS with ${JSON.stringify(server.tls.cert_file)}${
+      redirect === undefined ? "" : ` (plain HTTP on ${redirect} redirects)`
+    }`
+    : "";
   const cas = server.upstream_ca_files?.length ?? 0;
   const roots = cas > 0 ? `, ${cas} upstream CA file${cas === 1 ? "" : "s"}` : "";
   lines.push(`Server: ${listen}${tls}, upstream client ${server.upstream_client}${roots}`);

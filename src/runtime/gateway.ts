@@ -373,6 +373,8 @@ const RESTART_ONLY: ReadonlyArray<[string, (c: Config) => unknown]> = [
   ["server.compression", (c) => c.server.compression],
   // Turning TLS on or off; a new certificate or key is served at once.
   ["server.tls", (c) => c.server.tls !== undefined],
+  ["server.tls.redirect_http_port", (c) => c.server.tls?.redirect_http_port],
+  ["server.tls.acme_webroot", (c) => c.server.tls?.acme_webroot],
   ["admin.enabled", (c) => c.admin.enabled],
   ["admin.host", (c) => c.admin.host],
   ["admin.port", (c) => c.admin.port],

@@ -316,3 +316,59 @@ Deno.test({
     }
   },
 });
+
+/** A port nothing listens on right now. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+Deno.test("redirect_http_port answers plain HTTP with a 308 to the HTTPS port, and serves ACME challenges", async () => {
+  await using backend = startBackend(() => new Response("over tls"));
+  const files = await liveFiles(FIRST);
+  const webroot = `${files.dir}/webroot`;
+  await Deno.mkdir(`${webroot}/.well-known/acme-challenge`, { recursive: true });
+  await Deno.writeTextFile(`${webroot}/.well-known/acme-challenge/token-1`, "token-1.key");
+  const redirectPort = freePort();
+  const config = tlsConfig(files, [httpRoute(backend.port)]);
+  config.server.tls = {
+    ...config.server.tls,
+    redirect_http_port: redirectPort,
+    acme_webroot: webroot,
+  } as never;
+  try {
+    await using gw = await startGateway(config);
+    await gw.waitForOutput('"msg":"redirecting plain HTTP to HTTPS"');
+    const plain = await fetch(`http://127.0.0.1:${redirectPort}/api/x?y=1`, { redirect: "manual" });
+    await plain.body?.cancel();
+    assert.equal(plain.status, 308);
+    const location = plain.headers.get("location");
+    assert.equal(location, `https://127.0.0.1:${gw.port}/api/x?y=1`);
+    // Following it reaches the backend over TLS.
+    assert.deepEqual(await get(gw, new URL(location!).pathname, FIRST_CERT), {
+      status: 200,
+      body: "over tls",
+    });
+    const challenge = await fetch(`http://127.0.0.1:${redirectPort}/.well-known/acme-challenge/token-1`);
+    assert.deepEqual([challenge.status, await challenge.text()], [200, "token-1.key"]);
+  } finally {
+    await Deno.remove(files.dir, { recursive: true });
+  }
+});
+
+Deno.test("validate refuses acme_webroot without a redirect port to serve it on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kairos-tls-" });
+  try {
+    const path = `${dir}/config.json`;
+    const config = tlsConfig(FIRST, [httpRoute(9)]);
+    config.server.tls = { ...config.server.tls, acme_webroot: dir } as never;
+    await Deno.writeTextFile(path, JSON.stringify(config));
+    const validate = await run(["validate", "-c", path]);
+    assert.equal(validate.code, 1, validate.output);
+    assert.match(validate.output, /server\.tls\.acme_webroot: is served on the plain-HTTP redirect port/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
