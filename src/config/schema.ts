@@ -135,6 +135,19 @@ export const listenerTlsSchema = z.strictObject({
   ),
 });
 
+export const upstreamPoolSchema = z.strictObject({
+  max_connections_per_backend: z.int().min(1).default(256).describe(
+    "Open connections per backend (http1 client); more requests queue, each at most its route's connect_timeout_ms",
+  ),
+  max_idle_per_backend: z.int().min(0).default(256).describe(
+    "Idle keep-alive connections kept per backend (0: a new connection per request)",
+  ),
+  idle_timeout_ms: positiveMs(30000).describe("An idle upstream connection is closed after this long"),
+  max_connection_age_ms: positiveMs(300000).describe(
+    "An upstream connection older than this is not reused (http1 client)",
+  ),
+});
+
 export const serverSchema = z.strictObject({
   host: z.string().optional().describe("Listen address (KAIROS_HOST and --host override it)"),
   port: port.optional().describe("Listen port (KAIROS_PORT and --port override it)"),
@@ -147,6 +160,7 @@ export const serverSchema = z.strictObject({
   upstream_client: z.enum(["fetch", "http1"]).default("http1").describe(
     "Upstream transport: Deno's fetch, or Kairos's pooled HTTP/1.1 client",
   ),
+  upstream_pool: upstreamPoolSchema.prefault({}).describe("Keep-alive pool of upstream connections"),
   access_log: z.boolean().default(true),
   compression: z.boolean().default(false).describe(
     "Compress responses (brotli or gzip, by the client's Accept-Encoding) the backend sent uncompressed",

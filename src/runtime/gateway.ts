@@ -87,9 +87,20 @@ export class Gateway {
     this.metrics = createGatewayMetrics(this.registry);
     const caCerts = this.#tlsFiles.upstreamCaCerts?.slice();
     this.#jwksHttp = jwksHttpClient(caCerts);
+    const pool = options.config.server.upstream_pool;
     this.client = options.config.server.upstream_client === "http1"
-      ? createHttp1Client({ caCerts })
-      : createFetchClient({ caCerts });
+      ? createHttp1Client({
+        caCerts,
+        maxConnectionsPerBackend: pool.max_connections_per_backend,
+        maxIdlePerBackend: pool.max_idle_per_backend,
+        idleTimeoutMs: pool.idle_timeout_ms,
+        maxConnectionAgeMs: pool.max_connection_age_ms,
+      })
+      : createFetchClient({
+        caCerts,
+        maxIdlePerBackend: pool.max_idle_per_backend,
+        idleTimeoutMs: pool.idle_timeout_ms,
+      });
     const logger = this.logger;
     this.#policy = {
       rateLimitStore: createMemoryRateLimitStore(),
@@ -369,6 +380,7 @@ const RESTART_ONLY: ReadonlyArray<[string, (c: Config) => unknown]> = [
   ["server.port", (c) => c.server.port],
   ["server.workers", (c) => c.server.workers],
   ["server.upstream_client", (c) => c.server.upstream_client],
+  ["server.upstream_pool", (c) => JSON.stringify(c.server.upstream_pool)],
   ["server.access_log", (c) => c.server.access_log],
   ["server.compression", (c) => c.server.compression],
   // Turning TLS on or off; a new certificate or key is served at once.

@@ -18,12 +18,18 @@ const SMALL_BODY_BYTES = 65536;
 export interface FetchClientOptions {
   /** Extra root certificates (PEM) for `https:` backends, besides the default roots. */
   readonly caCerts?: string[];
+  /** Idle keep-alive connections kept per backend. Default 256. */
+  readonly maxIdlePerBackend?: number;
+  /** An idle connection is closed after this long. Default 30000. */
+  readonly idleTimeoutMs?: number;
 }
 
 export function createFetchClient(options: FetchClientOptions = {}): UpstreamClient {
   // One pooled client for every backend: keep-alive connections are reused across requests.
+  const poolIdleTimeout = options.idleTimeoutMs ?? 30_000;
+  const poolMaxIdlePerHost = options.maxIdlePerBackend ?? 256;
   const pooled = (caCerts: string[] | undefined) =>
-    Deno.createHttpClient({ http2: false, poolIdleTimeout: 30_000, poolMaxIdlePerHost: 256, caCerts });
+    Deno.createHttpClient({ http2: false, poolIdleTimeout, poolMaxIdlePerHost, caCerts });
   let http = pooled(options.caCerts);
   const deadlines = new DeadlineTimers();
   return {

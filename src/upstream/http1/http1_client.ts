@@ -7,7 +7,7 @@ export type { PoolStats } from "./connection_pool.ts";
 
 /** Tuning of the pooled HTTP/1.1 client; every field is optional. */
 export interface Http1ClientOptions {
-  /** Idle keep-alive connections kept per backend. Default 64. */
+  /** Idle keep-alive connections kept per backend. Default 256. */
   maxIdlePerBackend?: number;
   /** An idle connection is closed after this long. Default 30000. */
   idleTimeoutMs?: number;
