@@ -5,6 +5,7 @@
  * `Settings::validate`). The one value a check rewrites (before the config is frozen) is an
  * `admin.allowed_origins` entry, put in the spelling browsers send, with a warning.
  */
+import { canonicalHostPattern } from "../routing/host_router.ts";
 import { compileTemplate, hasTraversal, parsePathPattern, patternShape } from "../routing/path_template.ts";
 import type { Config, HttpMethod, RouteConfig } from "./schema.ts";
 import type { PathSegments, ProblemLists } from "./problems.ts";
@@ -37,7 +38,8 @@ export function crossCheckConfig(config: Config): ProblemLists {
     const path = ["routers", i];
     checkBackends(route, path, sink);
     const shape = checkPaths(route, path, sink);
-    if (shape !== undefined) checkDuplicate(route, i, shape, seen, sink);
+    const hosts = checkHosts(route, path, sink);
+    if (shape !== undefined) checkDuplicate(route, i, shape, hosts, seen, sink);
     checkRetry(route, path, sink);
     checkIpFilter(route.ip_filter, [...path, "ip_filter"], sink);
     checkTransformations(route, path, sink);
@@ -182,28 +184,56 @@ function parseOr<T>(parse: () => T, at: PathSegments, sink: ProblemLists): T | u
   }
 }
 
+// A host name, `*.` and one, an IPv4 address or a bracketed IPv6 one; no port (requests match without it).
+const HOST_PATTERN =
+  /^(?:\*\.)?[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$|^\[[0-9a-f:.]+\]$/;
+
+/** Checks `hosts` and returns them as requests are compared with them ("" stands for any host). */
+function checkHosts(route: RouteConfig, path: PathSegments, sink: ProblemLists): string[] {
+  if (route.hosts === undefined) return [""];
+  const hosts: string[] = [];
+  route.hosts.forEach((entry, k) => {
+    const host = canonicalHostPattern(entry);
+    if (HOST_PATTERN.test(host)) return void hosts.push(host);
+    const why = host === "*" || host === ""
+      ? "leave hosts out for a route that answers every host"
+      : /:\d+$/.test(host)
+      ? "hosts are matched without the port: write the name alone"
+      : 'expected a host name such as "api.example.com" or "*.example.com"';
+    sink.errors.push(problemAt([...path, "hosts", k], `${why}, got ${describeValue(entry)}`));
+  });
+  return hosts;
+}
+
+/** Two routes clash when they share a path shape, a host (or both answer any host) and a method. */
 function checkDuplicate(
   route: RouteConfig,
   index: number,
   shape: string,
+  hosts: readonly string[],
   seen: Map<string, { index: number; methods: readonly HttpMethod[] }[]>,
   sink: ProblemLists,
 ): void {
-  const earlier = seen.get(shape) ?? [];
-  for (const other of earlier) {
-    const shared = route.methods.filter((m) => other.methods.includes(m));
-    if (shared.length === 0) continue;
-    sink.errors.push(problemAt(
-      ["routers", index, "external_path"],
-      `Duplicate route path detected: ${route.external_path} (also ${
-        formatPath(["routers", other.index])
-      }, ` +
-        `both for ${shared.join(", ")})`,
-    ));
-    break;
+  let reported = false;
+  for (const host of new Set(hosts)) {
+    const key = `${host} ${shape}`;
+    const earlier = seen.get(key) ?? [];
+    for (const other of earlier) {
+      if (reported) break;
+      const shared = route.methods.filter((m) => other.methods.includes(m));
+      if (shared.length === 0) continue;
+      const where = host === "" ? "" : ` on host ${host}`;
+      sink.errors.push(problemAt(
+        ["routers", index, "external_path"],
+        `Duplicate route path detected: ${route.external_path}${where} (also ${
+          formatPath(["routers", other.index])
+        }, both for ${shared.join(", ")})`,
+      ));
+      reported = true;
+    }
+    earlier.push({ index, methods: route.methods });
+    seen.set(key, earlier);
   }
-  earlier.push({ index, methods: route.methods });
-  seen.set(shape, earlier);
 }
 
 function checkRetry(route: RouteConfig, path: PathSegments, sink: ProblemLists): void {

@@ -94,6 +94,10 @@ export const websocketSchema = z.strictObject({
 
 export const routeSchema = z.strictObject({
   external_path: z.string().startsWith("/", "External path must start with '/'"),
+  hosts: z.array(z.string()).min(1, "expected at least one host name (or leave hosts out)").optional()
+    .describe(
+      "Host names this route answers (port ignored); *.example.com covers its subdomains. Without it: any host",
+    ),
   internal_path: z.string().startsWith("/", "Internal path must start with '/'"),
   methods: z.array(z.enum(HTTP_METHODS)).min(1, "At least one HTTP method must be specified"),
   auth_required: z.boolean().default(false),

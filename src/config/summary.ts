@@ -56,7 +56,8 @@ function routeLine(route: RouteConfig): string {
   if (route.request_transformation || route.response_transformation) tags.push("transform");
   if (route.backends.some((b) => b.health_check_path)) tags.push("health checks");
   const suffix = tags.length > 0 ? ` [${tags.join(", ")}]` : "";
-  return `${route.external_path} → ${route.internal_path} @ ${target}${suffix}`;
+  const hosts = route.hosts ? ` (${route.hosts.join(", ")})` : "";
+  return `${route.external_path}${hosts} → ${route.internal_path} @ ${target}${suffix}`;
 }
 
 function backendLabel(route: RouteConfig, backend: RouteConfig["backends"][number]): string {

@@ -116,7 +116,7 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
       );
     }
 
-    const match = snapshot.table.match(method, path);
+    const match = snapshot.table.match(host, method, path);
     let route: CompiledRoute;
     let params: Record<string, string>;
     if (match.kind === "found") {

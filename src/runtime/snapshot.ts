@@ -10,7 +10,7 @@ import { type ClientIpResolver, createClientIpResolver } from "../proxy/client_i
 import type { ProxyRoute } from "../proxy/proxy_step.ts";
 import { maxAttempts } from "../proxy/retry_policy.ts";
 import { compileTemplate, type PathTemplate } from "../routing/path_template.ts";
-import { compileRouteTable, type RouteTable } from "../routing/route_table.ts";
+import { compileHostRouter, type HostRouter } from "../routing/host_router.ts";
 import type { BackendRegistry, BackendState } from "../upstream/backend_state.ts";
 import { createBalancer } from "../upstream/balancer.ts";
 import type { UpstreamTarget } from "../upstream/client.ts";
@@ -33,7 +33,7 @@ export interface CompiledRoute extends ProxyRoute {
 export interface Snapshot {
   readonly version: number;
   readonly config: Config;
-  readonly table: RouteTable<CompiledRoute>;
+  readonly table: HostRouter<CompiledRoute>;
   readonly routes: readonly CompiledRoute[];
   /** Every distinct backend the snapshot uses (shared between routes by key). */
   readonly backends: readonly BackendState[];
@@ -61,9 +61,14 @@ export function buildSnapshot(config: Config, version: number, deps: SnapshotDep
     }
   });
   // Only HTTP and WebSocket routes answer on the HTTP listener; FTP and DNS have their own front ends.
-  const table = compileRouteTable(
+  const table = compileHostRouter(
     routes.filter((r) => r.config.protocol === "http" || r.config.protocol === "websocket")
-      .map((r) => ({ pattern: r.config.external_path, methods: r.config.methods, value: r })),
+      .map((r) => ({
+        pattern: r.config.external_path,
+        methods: r.config.methods,
+        hosts: r.config.hosts,
+        value: r,
+      })),
   );
   return Object.freeze({
     version,

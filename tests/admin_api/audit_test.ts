@@ -65,7 +65,11 @@ const OTHER_ENDPOINTS: ReadonlyArray<readonly [string, string]> = [
 async function unchanged(f: AdminFixture, fileText: string, label: string): Promise<void> {
   assert.equal(await Deno.readTextFile(f.path), fileText, `${label}: the file changed`);
   assert.equal(f.store.version, 1, `${label}: the config version moved`);
-  assert.equal(f.gateway.snapshot.table.match("GET", "/users/1").kind, "found", `${label}: routing changed`);
+  assert.equal(
+    f.gateway.snapshot.table.match(null, "GET", "/users/1").kind,
+    "found",
+    `${label}: routing changed`,
+  );
   assert.equal(f.store.status().persisted, true, `${label}: status no longer says persisted`);
 }
 

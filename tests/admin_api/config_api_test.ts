@@ -29,7 +29,7 @@ Deno.test("PUT /api/config takes back a GET's output: secrets restored, comments
   const res = await f.call("PUT", "/api/config", current, { "if-match": '"1"' });
   assert.equal(res.status, 200, JSON.stringify(res.json));
   assert.match(res.json.message, /^Configuration replaced: applied at once \(config version 2\)/);
-  assert.equal(f.gateway.snapshot.table.match("HEAD", "/static/x").kind, "found");
+  assert.equal(f.gateway.snapshot.table.match(null, "HEAD", "/static/x").kind, "found");
   assert.equal(f.gateway.snapshot.config.jwt?.secret, JWT_SECRET);
   const file = JSON.parse(await Deno.readTextFile(f.path));
   assert.equal(file.jwt.secret, JWT_SECRET);

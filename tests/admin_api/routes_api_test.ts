@@ -50,7 +50,7 @@ Deno.test("POST /api/routes creates a route that is routable at once and saved, 
   assert.equal(res.json.route.external_path, "/orders/{id}");
   assert.equal(res.json.persisted, true);
   assert.equal(res.headers.get("etag"), '"2"');
-  assert.equal(f.gateway.snapshot.table.match("GET", "/orders/7").kind, "found");
+  assert.equal(f.gateway.snapshot.table.match(null, "GET", "/orders/7").kind, "found");
   const file = JSON.parse(await Deno.readTextFile(f.path));
   assert.equal(file.routers[2].external_path, "/orders/{id}");
   assert.equal(file.routers[0]._comment, "users");
@@ -80,7 +80,7 @@ Deno.test("PUT /api/routes/{path} replaces a route, keeps its _comment and redac
   const res = await f.call("PUT", "/api/routes/users/{id}", { ...current, methods: ["GET"] });
   assert.equal(res.status, 200);
   assert.match(res.json.message, /^Route updated: applied at once/);
-  assert.equal(f.gateway.snapshot.table.match("PUT", "/users/1").kind, "method_not_allowed");
+  assert.equal(f.gateway.snapshot.table.match(null, "PUT", "/users/1").kind, "method_not_allowed");
   const file = JSON.parse(await Deno.readTextFile(f.path));
   assert.equal(file.routers[0]._comment, "users");
   assert.equal(file.routers[0].auth.api_keys.keys[0].sha256, API_KEY_HASH);
@@ -119,7 +119,7 @@ Deno.test("DELETE /api/routes/{path} removes the route at once; 404 for an unkno
   const res = await f.call("DELETE", "/api/routes/static/{*path}");
   assert.equal(res.status, 200);
   assert.match(res.json.message, /^Route deleted: applied at once/);
-  assert.equal(f.gateway.snapshot.table.match("GET", "/static/a.css").kind, "not_found");
+  assert.equal(f.gateway.snapshot.table.match(null, "GET", "/static/a.css").kind, "not_found");
   assert.equal((await f.call("DELETE", "/api/routes/static/{*path}")).status, 404);
 });
 

@@ -216,6 +216,38 @@ Deno.test("cross-checks reject two routes with the same path shape and a shared 
   }]);
 });
 
+Deno.test("routes on one path with different hosts are no duplicates; on a shared host they are", () => {
+  const ok = check(configWithRoutes([
+    { external_path: "/a", internal_path: "/", hosts: ["one.example.com"] },
+    { external_path: "/a", internal_path: "/", hosts: ["two.example.com", "*.example.org"] },
+    { external_path: "/a", internal_path: "/" },
+  ]));
+  assert.ok(ok.ok, JSON.stringify(!ok.ok && ok.errors));
+  const clash = check(configWithRoutes([
+    { external_path: "/a", internal_path: "/", hosts: ["one.example.com"] },
+    { external_path: "/a", internal_path: "/", hosts: ["two.example.com", "ONE.example.com."] },
+  ]));
+  assert.ok(!clash.ok);
+  assert.deepEqual(clash.errors, [{
+    path: "routers[1].external_path",
+    message: "Duplicate route path detected: /a on host one.example.com (also routers[0], both for GET)",
+  }]);
+});
+
+Deno.test("hosts entries must be names without a port", () => {
+  const result = check(configWithRoutes([{
+    external_path: "/a",
+    internal_path: "/",
+    hosts: ["api.example.com", "api.example.com:8443", "*", "bad host", "[::1]", "10.0.0.1", "*.ok.test"],
+  }]));
+  assert.ok(!result.ok);
+  assert.deepEqual(result.errors.map((p) => [p.path, p.message.split(",")[0]]), [
+    ["routers[0].hosts[1]", "hosts are matched without the port: write the name alone"],
+    ["routers[0].hosts[2]", "leave hosts out for a route that answers every host"],
+    ["routers[0].hosts[3]", 'expected a host name such as "api.example.com" or "*.example.com"'],
+  ]);
+});
+
 Deno.test("cross-checks warn about a short JWT secret but still load", () => {
   const result = check(configWith({ auth_required: true }, { jwt: { secret: "short" } }));
   assert.ok(result.ok);

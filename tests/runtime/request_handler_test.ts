@@ -38,8 +38,8 @@ Deno.test("a response stage that throws frees the backend's in-flight slot and c
     ...built,
     table: {
       ...built.table,
-      match(method: string, path: string) {
-        const found = built.table.match(method, path);
+      match(host: string | null, method: string, path: string) {
+        const found = built.table.match(host, method, path);
         if (found.kind !== "found") return found;
         const route: CompiledRoute = { ...found.value, responseStages: [failing] };
         return { ...found, value: route };

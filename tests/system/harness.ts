@@ -253,3 +253,42 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs: 
 export function workerPids(output: string): number[] {
   return [...output.matchAll(/"msg":"worker started","worker":\d+,"pid":(\d+)/g)].map((m) => Number(m[1]));
 }
+
+export interface RawResponse {
+  status: number;
+  head: string;
+  body: string;
+}
+
+/** Sends `head` byte for byte (each char one byte) with `Connection: close` and reads the whole answer. */
+export async function rawRequest(
+  port: number,
+  requestLine: string,
+  fields = "Host: gw.example\r\n",
+): Promise<RawResponse> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const timer = setTimeout(() => conn.close(), 5000);
+  try {
+    const text = `${requestLine}\r\n${fields}Connection: close\r\n\r\n`;
+    await conn.write(Uint8Array.from(text, (c) => c.charCodeAt(0)));
+    const chunks: Uint8Array[] = [];
+    const buf = new Uint8Array(65536);
+    while (true) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      chunks.push(buf.slice(0, n));
+    }
+    const all = new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+    const split = all.indexOf("\r\n\r\n");
+    return {
+      status: Number(all.slice(9, 12)),
+      head: all.slice(0, split),
+      body: all.slice(split + 4),
+    };
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed by the timer */ }
+  }
+}

@@ -4,7 +4,14 @@
  * cardinality, long URLs and draining on SIGTERM.
  */
 import assert from "node:assert/strict";
-import { fetchText, routeConfig, startBackend, startGateway } from "./harness.ts";
+import {
+  fetchText,
+  rawRequest,
+  type RawResponse,
+  routeConfig,
+  startBackend,
+  startGateway,
+} from "./harness.ts";
 
 /** A raw HTTP/1.1 backend that answers every request with the request head it received, as JSON. */
 function startRecordingBackend() {
@@ -57,45 +64,6 @@ function startRecordingBackend() {
 }
 
 const latin1 = new TextDecoder("latin1");
-
-interface RawResponse {
-  status: number;
-  head: string;
-  body: string;
-}
-
-/** Sends `head` byte for byte (each char one byte) with `Connection: close` and reads the whole answer. */
-async function rawRequest(
-  port: number,
-  requestLine: string,
-  fields = "Host: gw.example\r\n",
-): Promise<RawResponse> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const timer = setTimeout(() => conn.close(), 5000);
-  try {
-    const text = `${requestLine}\r\n${fields}Connection: close\r\n\r\n`;
-    await conn.write(Uint8Array.from(text, (c) => c.charCodeAt(0)));
-    const chunks: Uint8Array[] = [];
-    const buf = new Uint8Array(65536);
-    while (true) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      chunks.push(buf.slice(0, n));
-    }
-    const all = new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
-    const split = all.indexOf("\r\n\r\n");
-    return {
-      status: Number(all.slice(9, 12)),
-      head: all.slice(0, split),
-      body: all.slice(split + 4),
-    };
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch { /* closed by the timer */ }
-  }
-}
 
 /** The request line the backend saw, from the recording backend's JSON answer. */
 function forwardedTarget(res: RawResponse): string {
