@@ -25,11 +25,12 @@ export interface FetchClientOptions {
 }
 
 export function createFetchClient(options: FetchClientOptions = {}): UpstreamClient {
-  // One pooled client for every backend: keep-alive connections are reused across requests.
+  // One pooled client for every backend: keep-alive connections are reused across requests. HTTP/2 where an
+  // https backend offers it by ALPN (what this fallback client is for); plain http backends get HTTP/1.1.
   const poolIdleTimeout = options.idleTimeoutMs ?? 30_000;
   const poolMaxIdlePerHost = options.maxIdlePerBackend ?? 256;
   const pooled = (caCerts: string[] | undefined) =>
-    Deno.createHttpClient({ http2: false, poolIdleTimeout, poolMaxIdlePerHost, caCerts });
+    Deno.createHttpClient({ http2: true, poolIdleTimeout, poolMaxIdlePerHost, caCerts });
   let http = pooled(options.caCerts);
   const deadlines = new DeadlineTimers();
   return {

@@ -161,3 +161,29 @@ Deno.test("a JWKS endpoint behind the private CA is trusted through upstream_ca_
   assert.equal(await call(), 502);
   assert.ok(fetches >= 1);
 });
+
+Deno.test("the fetch client speaks HTTP/2 to an https backend that offers it; the http1 client HTTP/1.1", async () => {
+  // Over HTTP/2 a request has no Host field, only :authority (Deno puts it in the URL).
+  const backend = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: Deno.readTextFileSync(SECOND.cert),
+    key: Deno.readTextFileSync(SECOND.key),
+    onListen() {},
+  }, (request) => new Response(request.headers.has("host") ? "HTTP/1.1" : "HTTP/2"));
+  await using _backend = { [Symbol.asyncDispose]: () => backend.shutdown() };
+  for (const [client, version] of [["fetch", "HTTP/2"], ["http1", "HTTP/1.1"]]) {
+    await using gw = await startGateway({
+      version: 1,
+      server: { upstream_client: client, upstream_ca_files: [SECOND.cert] },
+      routers: [{
+        external_path: "/api/{*rest}",
+        internal_path: "/{rest}",
+        methods: ["GET"],
+        backends: [{ host: "https://127.0.0.1", port: backend.addr.port }],
+      }],
+    });
+    const answer = await fetchText(`${gw.url}/api/x`);
+    assert.deepEqual([answer.status, answer.body], [200, version], client);
+  }
+});
