@@ -166,6 +166,9 @@ export const serverSchema = z.strictObject({
   ),
   upstream_pool: upstreamPoolSchema.prefault({}).describe("Keep-alive pool of upstream connections"),
   access_log: z.boolean().default(true),
+  public_metrics: z.boolean().default(true).describe(
+    "Answer GET /metrics on the gateway port, as kairos-rs does; false leaves it to the admin listener",
+  ),
   compression: z.boolean().default(false).describe(
     "Compress responses (brotli or gzip, by the client's Accept-Encoding) the backend sent uncompressed",
   ),

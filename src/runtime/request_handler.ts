@@ -68,7 +68,7 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
     const path = canonicalPath(rawPath);
     const method = request.method;
 
-    if (path !== null) {
+    if (path !== null && (path !== "/metrics" || snapshot.config.server.public_metrics)) {
       const builtin = builtinResponse(method, path, state);
       if (builtin) return builtin;
     }

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
-import { fetchText, sample, startBackend, startGateway } from "./harness.ts";
+import { fetchText, routeConfig, sample, startBackend, startGateway } from "./harness.ts";
 
 const SECRET = "metrics-wiring-test-secret-0123456789";
 
@@ -113,4 +113,17 @@ Deno.test("a gateway error's body is counted in the access log and the response-
     if (failed === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
   }
   assert.equal(failed?.backend, "http://127.0.0.1:9");
+});
+
+Deno.test("public_metrics false keeps /metrics off the gateway port; the admin listener still serves it", async () => {
+  await using backend = startBackend(() => new Response("ok"));
+  const config = routeConfig([backend], {}, { server: { public_metrics: false } });
+  await using gw = await startGateway(config, { admin: true });
+  const main = await fetchText(`${gw.url}/metrics`);
+  assert.equal(main.status, 404);
+  assert.equal(JSON.parse(main.body).type, "route_not_found");
+  assert.equal((await fetchText(`${gw.url}/health`)).status, 200, "the other built-ins stay");
+  const admin = await fetchText(`${gw.adminUrl}/metrics`);
+  assert.equal(admin.status, 200);
+  assert.match(admin.body, /kairos_requests_total/);
 });
