@@ -302,7 +302,10 @@ async function main(argv: readonly string[]): Promise<number> {
       onShutdown: async () => {
         notify.stopping();
         await Promise.all([
-          supervisor?.stop(gateway.snapshot.config.server.shutdown_grace_ms + 2000),
+          supervisor?.stop(
+            gateway.snapshot.config.server.drain_delay_ms + gateway.snapshot.config.server.shutdown_grace_ms +
+              2000,
+          ),
           redirect?.shutdown(),
         ]);
         await notify.close();

@@ -156,6 +156,9 @@ export const serverSchema = z.strictObject({
   host: z.string().optional().describe("Listen address (KAIROS_HOST and --host override it)"),
   port: port.optional().describe("Listen port (KAIROS_PORT and --port override it)"),
   shutdown_grace_ms: ms(10000).describe("How long in-flight requests may finish after SIGTERM"),
+  drain_delay_ms: ms(0).describe(
+    "After SIGTERM, keep serving this long with /ready answering 503 (load balancers stop sending), then drain",
+  ),
   max_body_bytes: z.int().min(0).optional().describe("Global request body limit; a route's own wins"),
   max_header_bytes: z.int().min(1024).default(16384).describe(
     "Total request head size (431 above it; 414 when the request line alone is over it)",

@@ -268,12 +268,17 @@ export class Gateway {
     return { ok: true, version: snapshot.version, changed: true, errors: [] };
   }
 
-  /** Drains: stop accepting, let in-flight requests finish within the grace period, then exit. */
+  /** Drains: after the drain delay (still serving, /ready 503), stop accepting, let in-flight requests finish within the grace period, then exit. */
   async shutdown(reason: string): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
-    const grace = this.#snapshot.config.server.shutdown_grace_ms;
-    this.logger.info("shutting down", { reason, grace_ms: grace });
+    const { shutdown_grace_ms: grace, drain_delay_ms: delay } = this.#snapshot.config.server;
+    this.logger.info("shutting down", { reason, delay_ms: delay, grace_ms: grace });
+    // The other workers drain at the same time, each within its own delay and grace period.
+    const others = this.#options.onShutdown?.();
+    // Requests are still served, /ready answers 503: a load balancer that polls it stops sending before the
+    // listener closes, instead of seeing refused connections (Traefik's requestAcceptGraceTimeout).
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const graceOver = new Promise<"timeout">((resolve) =>
       timer = setTimeout(() => resolve("timeout"), grace)
@@ -281,8 +286,6 @@ export class Gateway {
     // server.shutdown() drops upgraded sockets without a close frame, so close WebSockets first, with
     // 1001 on both legs, while HTTP requests drain.
     const websockets = this.#websockets.closeAll(1001, "gateway shutting down");
-    // The other workers drain at the same time, each within its own grace period.
-    const others = this.#options.onShutdown?.();
     const result = await Promise.race([this.#listener?.shutdown().then(() => "drained" as const), graceOver]);
     clearTimeout(timer);
     if (result === "timeout") this.logger.warn("grace period over; closing remaining connections");

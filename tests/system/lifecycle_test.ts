@@ -65,6 +65,22 @@ Deno.test("SIGTERM drains: the in-flight request finishes, /ready turns 503, exi
   await assert.rejects(fetch(`${gw.url}/health`), "the listener is closed");
 });
 
+Deno.test("with drain_delay_ms the gateway port keeps serving after SIGTERM while its /ready answers 503", async () => {
+  await using backend = startBackend(() => new Response("served"));
+  const gw = await startGateway(routeConfig([backend], {}, { server: { drain_delay_ms: 1500 } }));
+  assert.equal((await fetchText(`${gw.url}/ready`)).status, 200);
+  const started = performance.now();
+  gw.process.kill("SIGTERM");
+  await gw.waitForOutput('"msg":"shutting down"');
+  // During the delay: load balancers polling /ready on this very port see 503, traffic still flows.
+  const ready = await fetchText(`${gw.url}/ready`);
+  assert.deepEqual([ready.status, JSON.parse(ready.body).status], [503, "draining"]);
+  assert.deepEqual(await fetchText(`${gw.url}/api/x`).then((r) => [r.status, r.body]), [200, "served"]);
+  assert.equal(await gw.stop(), 0);
+  assert.ok(performance.now() - started >= 1400, "the listener stayed open for the delay");
+  await assert.rejects(fetch(`${gw.url}/health`), "the listener is closed");
+});
+
 Deno.test("validate accepts every kairos-rs config and prints a summary", async (t) => {
   for (const entry of Deno.readDirSync(`${FIXTURES}kairos-rs`)) {
     if (!entry.name.endsWith(".json")) continue;
