@@ -268,7 +268,10 @@ export class Gateway {
     return { ok: true, version: snapshot.version, changed: true, errors: [] };
   }
 
-  /** Drains: after the drain delay (still serving, /ready 503), stop accepting, let in-flight requests finish within the grace period, then exit. */
+  /**
+   * Drains: after the drain delay (still serving, /ready 503), stop accepting, let in-flight requests finish
+   * within the grace period, then exit.
+   */
   async shutdown(reason: string): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
