@@ -158,6 +158,13 @@ export class Gateway {
       renderMetrics: () => this.renderAllMetrics(),
       websocket: (ctx, route) => this.#websockets.handle(ctx, route),
     };
+    // Signals first: once "listening" is logged, a SIGHUP or SIGTERM must find its handler.
+    this.#listen("SIGTERM", () => this.shutdown("SIGTERM"));
+    this.#listen("SIGINT", () => this.shutdown("SIGINT"));
+    if (Deno.build.os !== "windows") {
+      const onSignal = this.#options.onReloadSignal;
+      if (onSignal) this.#listen("SIGHUP", () => void onSignal());
+    }
     this.#listener = new GatewayListener({
       hostname: this.#options.host,
       port: this.#options.port,
@@ -176,12 +183,6 @@ export class Gateway {
         });
       },
     }, this.#tlsFiles.listener);
-    this.#listen("SIGTERM", () => this.shutdown("SIGTERM"));
-    this.#listen("SIGINT", () => this.shutdown("SIGINT"));
-    if (Deno.build.os !== "windows") {
-      const onSignal = this.#options.onReloadSignal;
-      if (onSignal) this.#listen("SIGHUP", () => void onSignal());
-    }
   }
 
   /** Prometheus text for the whole registry, with backend gauges refreshed from live state. */

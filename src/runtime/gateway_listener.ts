@@ -6,6 +6,7 @@
 import { type CertifiedKey, sameCertifiedKey } from "../config/tls_files.ts";
 import type { Logger } from "../observe/logger.ts";
 import { formatListenAddress } from "./listen_address.ts";
+import { setListenerNoDelay } from "./tcp_nodelay.ts";
 import type { GatewayHandler } from "./request_handler.ts";
 
 export interface GatewayListenerOptions {
@@ -59,6 +60,7 @@ export class GatewayListener {
         ...options.describe(),
       }));
     this.#tls = tls;
+    if (tls !== undefined) this.#noDelay();
   }
 
   get addr(): Deno.NetAddr {
@@ -88,6 +90,7 @@ export class GatewayListener {
     const { hostname, port } = previous.addr;
     this.#server = this.#serve(port, tls, () => {});
     this.#tls = tls;
+    this.#noDelay();
     this.#options.logger.info("certificate replaced: new connections get it, the old listener drains", {
       address: formatListenAddress(hostname, port),
     });
@@ -104,6 +107,25 @@ export class GatewayListener {
   /** Stops accepting and resolves once the requests in flight, on this and on replaced listeners, are done. */
   async shutdown(): Promise<void> {
     await Promise.all([this.#server.shutdown(), ...this.#draining]);
+  }
+
+  /** TCP_NODELAY on the TLS listener's sockets (tcp_nodelay.ts says why), or a warning saying what it costs. */
+  #noDelay(): void {
+    const { hostname, port } = this.#server.addr;
+    const outcome = setListenerNoDelay(port);
+    const address = formatListenAddress(hostname, port);
+    if (outcome.ok) {
+      this.#options.logger.debug("TCP_NODELAY set on the TLS listener", {
+        address,
+        sockets: outcome.sockets,
+      });
+      return;
+    }
+    this.#options.logger.warn(
+      "HTTP/1.1 clients of the TLS listener wait about 40 ms per response: Deno leaves Nagle's algorithm on " +
+        "and Kairos could not set TCP_NODELAY (HTTP/2 clients are not affected)",
+      { address, reason: outcome.reason },
+    );
   }
 
   #serve(
