@@ -168,6 +168,9 @@ export const serverSchema = z.strictObject({
     "Upstream transport: Deno's fetch, or Kairos's pooled HTTP/1.1 client",
   ),
   upstream_pool: upstreamPoolSchema.prefault({}).describe("Keep-alive pool of upstream connections"),
+  upstream_http2: z.boolean().default(false).describe(
+    "fetch client only: HTTP/2 to https backends that offer it (requests with a body then wait ~40 ms, see README)",
+  ),
   access_log: z.boolean().default(true),
   public_metrics: z.boolean().default(true).describe(
     "Answer GET /metrics on the gateway port, as kairos-rs does; false leaves it to the admin listener",

@@ -100,6 +100,7 @@ export class Gateway {
         caCerts,
         maxIdlePerBackend: pool.max_idle_per_backend,
         idleTimeoutMs: pool.idle_timeout_ms,
+        http2: options.config.server.upstream_http2,
       });
     const logger = this.logger;
     this.#policy = {
@@ -388,6 +389,7 @@ const RESTART_ONLY: ReadonlyArray<[string, (c: Config) => unknown]> = [
   ["server.workers", (c) => c.server.workers],
   ["server.upstream_client", (c) => c.server.upstream_client],
   ["server.upstream_pool", (c) => JSON.stringify(c.server.upstream_pool)],
+  ["server.upstream_http2", (c) => c.server.upstream_http2],
   ["server.access_log", (c) => c.server.access_log],
   ["server.compression", (c) => c.server.compression],
   // Turning TLS on or off; a new certificate or key is served at once.

@@ -162,7 +162,7 @@ Deno.test("a JWKS endpoint behind the private CA is trusted through upstream_ca_
   assert.ok(fetches >= 1);
 });
 
-Deno.test("the fetch client speaks HTTP/2 to an https backend that offers it; the http1 client HTTP/1.1", async () => {
+Deno.test("with upstream_http2 the fetch client speaks HTTP/2 to an https backend that offers it; else HTTP/1.1", async () => {
   // Over HTTP/2 a request has no Host field, only :authority (Deno puts it in the URL).
   const backend = Deno.serve({
     hostname: "127.0.0.1",
@@ -172,10 +172,15 @@ Deno.test("the fetch client speaks HTTP/2 to an https backend that offers it; th
     onListen() {},
   }, (request) => new Response(request.headers.has("host") ? "HTTP/1.1" : "HTTP/2"));
   await using _backend = { [Symbol.asyncDispose]: () => backend.shutdown() };
-  for (const [client, version] of [["fetch", "HTTP/2"], ["http1", "HTTP/1.1"]]) {
+  const cases: Array<[string, boolean, string]> = [
+    ["fetch", true, "HTTP/2"],
+    ["fetch", false, "HTTP/1.1"],
+    ["http1", true, "HTTP/1.1"],
+  ];
+  for (const [client, http2, version] of cases) {
     await using gw = await startGateway({
       version: 1,
-      server: { upstream_client: client, upstream_ca_files: [SECOND.cert] },
+      server: { upstream_client: client, upstream_http2: http2, upstream_ca_files: [SECOND.cert] },
       routers: [{
         external_path: "/api/{*rest}",
         internal_path: "/{rest}",
@@ -184,6 +189,6 @@ Deno.test("the fetch client speaks HTTP/2 to an https backend that offers it; th
       }],
     });
     const answer = await fetchText(`${gw.url}/api/x`);
-    assert.deepEqual([answer.status, answer.body], [200, version], client);
+    assert.deepEqual([answer.status, answer.body], [200, version], `${client}, upstream_http2 ${http2}`);
   }
 });
