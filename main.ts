@@ -301,12 +301,11 @@ async function main(argv: readonly string[]): Promise<number> {
       workers: () => supervisor?.status() ?? [],
       onShutdown: async () => {
         notify.stopping();
+        const { drain_delay_ms: delay, shutdown_grace_ms: grace } = gateway.snapshot.config.server;
         await Promise.all([
-          supervisor?.stop(
-            gateway.snapshot.config.server.drain_delay_ms + gateway.snapshot.config.server.shutdown_grace_ms +
-              2000,
-          ),
-          redirect?.shutdown(),
+          supervisor?.stop(delay + grace + 2000),
+          // The plain-HTTP port, like the TLS one, keeps answering through the drain delay.
+          redirect && new Promise((resolve) => setTimeout(resolve, delay)).then(() => redirect?.shutdown()),
         ]);
         await notify.close();
       },

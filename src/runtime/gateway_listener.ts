@@ -40,6 +40,7 @@ export class GatewayListener {
   #server: Deno.HttpServer<Deno.NetAddr>;
   #tls: CertifiedKey | undefined;
   readonly #draining = new Set<Promise<void>>();
+  #closing = false;
 
   constructor(options: GatewayListenerOptions, tls: CertifiedKey | undefined) {
     this.#options = options;
@@ -76,9 +77,10 @@ export class GatewayListener {
    * Serves a changed pair from a new listener on the same address and drains the old one. Synchronous, so the
    * caller can swap its snapshot in the same step; throws (and changes nothing) when the new listener cannot
    * start. Without SO_REUSEPORT the pair waits for a restart (logged). Turning TLS on or off is not done here:
-   * it takes a restart.
+   * it takes a restart, and so does a pair that arrives once shutdown() has begun (no new port while draining).
    */
   replace(tls: CertifiedKey | undefined): void {
+    if (this.#closing) return;
     if (this.#tls === undefined || tls === undefined || sameCertifiedKey(this.#tls, tls)) return;
     if (!this.#reusePort) {
       this.#options.logger.warn("the new certificate takes effect at the next restart", {
@@ -106,6 +108,7 @@ export class GatewayListener {
 
   /** Stops accepting and resolves once the requests in flight, on this and on replaced listeners, are done. */
   async shutdown(): Promise<void> {
+    this.#closing = true;
     await Promise.all([this.#server.shutdown(), ...this.#draining]);
   }
 

@@ -51,8 +51,9 @@ export function createRedirectHandler(
     if (options.acmeWebroot !== undefined && path.startsWith(CHALLENGE_PREFIX)) {
       return await challenge(options.acmeWebroot, path.slice(CHALLENGE_PREFIX.length), request.method);
     }
-    // HTTP/1.1 requires Host; Deno fills the URL's authority from it (or from an absolute-form target).
-    const host = request.headers.get("host") ?? url.slice(url.indexOf("://") + 3, parts.pathStart);
+    // HTTP/1.1 requires Host (RFC 9112 §3.2). Without it Deno's URL holds a stand-in ("localhost" and this
+    // port), which is no name of ours to redirect to: 400, as for an invalid Host.
+    const host = request.headers.get("host") ?? "";
     if (host === "" || !isValidHost(host)) {
       return text(400, `Cannot redirect to HTTPS: invalid Host header ${printable(host)}\n`);
     }

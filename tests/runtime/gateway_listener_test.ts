@@ -127,3 +127,34 @@ Deno.test("replace() leaves a plain listener plain: turning TLS on takes a resta
     await gateway.shutdown();
   }
 });
+
+Deno.test({
+  name: "replace() after shutdown() has begun binds no new listener: a reload while draining opens no port",
+  ...linuxOnly,
+  async fn() {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => release = resolve);
+    let arrived!: () => void;
+    const arrival = new Promise<void>((resolve) => arrived = resolve);
+    const { listener: gateway } = listener(async () => {
+      arrived();
+      await released;
+      return new Response("served");
+    }, FIRST);
+    const port = gateway.addr.port;
+    const slow = get(port, "/slow", FIRST.cert);
+    let stopped: Promise<void> | undefined;
+    try {
+      await arrival;
+      stopped = gateway.shutdown();
+      gateway.replace(SECOND);
+      assert.equal(gateway.tls, FIRST);
+      // Nothing accepts on the port any more: a new connection is refused, not served the second pair.
+      assert.match(await get(port, "/", SECOND.cert), /^failed/);
+    } finally {
+      release();
+      await slow;
+      await (stopped ?? gateway.shutdown());
+    }
+  },
+});

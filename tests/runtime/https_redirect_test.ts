@@ -11,11 +11,17 @@ Deno.test("the redirect handler sends every request to the same host, path and q
     [
       "port of the TLS listener",
       "http://example.test/a/b?c=1&d",
-      {},
+      { host: "example.test" },
       to8443,
       "https://example.test:8443/a/b?c=1&d",
     ],
-    ["443 is left out", "http://example.test:80/a", {}, to443, "https://example.test/a"],
+    [
+      "443 is left out",
+      "http://example.test:80/a",
+      { host: "example.test:80" },
+      to443,
+      "https://example.test/a",
+    ],
     [
       "Host's own port is replaced",
       "http://x/p",
@@ -27,7 +33,7 @@ Deno.test("the redirect handler sends every request to the same host, path and q
     [
       "raw spelling kept",
       "http://example.test/%7Euser/a%20b?q=%2F",
-      {},
+      { host: "example.test" },
       to443,
       "https://example.test/%7Euser/a%20b?q=%2F",
     ],
@@ -40,7 +46,13 @@ Deno.test("the redirect handler sends every request to the same host, path and q
     });
   }
   await t.step("a POST is redirected too (308 keeps the method)", async () => {
-    const res = await to443(new Request("http://example.test/form", { method: "POST", body: "x" }));
+    const res = await to443(
+      new Request("http://example.test/form", {
+        method: "POST",
+        body: "x",
+        headers: { host: "example.test" },
+      }),
+    );
     assert.equal(res.status, 308);
   });
   await t.step("an invalid Host is 400, not a redirect to it", async () => {
@@ -76,7 +88,11 @@ Deno.test("ACME HTTP-01 challenges are served from acme_webroot, and nothing els
     });
     await t.step("a token that is not base64url cannot climb out of the directory", async () => {
       for (const token of ["..%2F..%2Fsecret.txt", "..", "a.b", "%2e%2e"]) {
-        const res = await handler(new Request(`http://example.test/.well-known/acme-challenge/${token}`));
+        const res = await handler(
+          new Request(`http://example.test/.well-known/acme-challenge/${token}`, {
+            headers: { host: "example.test" },
+          }),
+        );
         // Refused, or (where the URL parser resolved the dot segment away) redirected: never a file.
         assert.ok(res.status === 404 || res.status === 308, `${token}: ${res.status}`);
         await res.body?.cancel();
@@ -90,7 +106,9 @@ Deno.test("ACME HTTP-01 challenges are served from acme_webroot, and nothing els
       await res.body?.cancel();
     });
     await t.step("other paths are still redirected", async () => {
-      const res = await handler(new Request("http://example.test/.well-known/other"));
+      const res = await handler(
+        new Request("http://example.test/.well-known/other", { headers: { host: "example.test" } }),
+      );
       assert.equal(res.status, 308);
     });
   } finally {
@@ -109,3 +127,32 @@ Deno.test("startHttpsRedirect() answers on its own port and a raw HTTP/1.1 reque
     await server.shutdown();
   }
 });
+
+Deno.test("startHttpsRedirect() answers a request without Host with 400, not a redirect to Deno's stand-in", async () => {
+  const server = startHttpsRedirect({ hostname: "127.0.0.1", port: 0, httpsPort: 9443, logger });
+  try {
+    for (const version of ["HTTP/1.0", "HTTP/1.1"]) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      try {
+        await conn.write(new TextEncoder().encode(`GET /x ${version}\r\nConnection: close\r\n\r\n`));
+        const head = new TextDecoder().decode(await readAll(conn));
+        assert.match(head, /^HTTP\/1\.[01] 400 /, `${version}: ${head}`);
+        assert.doesNotMatch(head, /location/i);
+      } finally {
+        conn.close();
+      }
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
+async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
+  const chunks: number[] = [];
+  const buf = new Uint8Array(4096);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) return Uint8Array.from(chunks);
+    chunks.push(...buf.subarray(0, n));
+  }
+}

@@ -374,3 +374,28 @@ Deno.test("validate refuses acme_webroot without a redirect port to serve it on"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("with drain_delay_ms the redirect port keeps answering after SIGTERM until the delay is over", async () => {
+  await using backend = startBackend(() => new Response("over tls"));
+  const files = await liveFiles(FIRST);
+  const redirectPort = freePort();
+  const config = tlsConfig(files, [httpRoute(backend.port)]);
+  config.server = {
+    ...config.server,
+    drain_delay_ms: 1500,
+    tls: { ...config.server.tls, redirect_http_port: redirectPort },
+  } as never;
+  try {
+    await using gw = await startGateway(config);
+    await gw.waitForOutput('"msg":"redirecting plain HTTP to HTTPS"');
+    gw.process.kill("SIGTERM");
+    await gw.waitForOutput('"msg":"shutting down"');
+    // Like the TLS port, the plain port must not refuse connections while load balancers move away.
+    const plain = await fetch(`http://127.0.0.1:${redirectPort}/api/x`, { redirect: "manual" });
+    await plain.body?.cancel();
+    assert.equal(plain.status, 308);
+    assert.equal(await gw.stop(), 0);
+  } finally {
+    await Deno.remove(files.dir, { recursive: true });
+  }
+});
