@@ -78,8 +78,10 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
     // A TLS listener's requests have `https://` URLs.
     const https = url.charCodeAt(4) === 115 /* s */;
     const hostField = request.headers.get("host");
-    // HTTP/2 carries the authority in `:authority`, not Host (RFC 9113 §8.3.1); Deno puts it in the URL.
-    const authority = hostField === null ? url.slice(https ? 8 : 7, urlParts.pathStart) : undefined;
+    // HTTP/2 carries the authority in `:authority`, not Host (RFC 9113 §8.3.1); Deno puts it in the URL. On a
+    // plain listener a request without Host is HTTP/1.0, whose URL holds Deno's stand-in (localhost and the
+    // port), no name the client sent: only TLS listeners (where HTTP/2 is negotiated) read it.
+    const authority = hostField === null && https ? url.slice(8, urlParts.pathStart) : undefined;
     const host = hostField ?? (authority || null);
     const address = snapshot.resolveClientIp(peerIp, request.headers.get("x-forwarded-for"));
     const record = new RequestRecord(

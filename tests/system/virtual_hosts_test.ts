@@ -61,3 +61,34 @@ Deno.test("hosts pick the route by the request's Host; routes without hosts answ
     assert.match(wrongMethod.head, /^allow: POST\r?$/im);
   });
 });
+
+Deno.test("an HTTP/1.0 request without Host matches no named host and sends no made-up X-Forwarded-Host", async () => {
+  let forwardedHost: string | null = "unset";
+  await using backend = startBackend((request) => {
+    forwardedHost = request.headers.get("x-forwarded-host");
+    return new Response("any host");
+  });
+  await using named = startBackend(() => new Response("localhost route"));
+  await using gw = await startGateway({
+    version: 1,
+    routers: [
+      {
+        external_path: "/api/{*rest}",
+        internal_path: "/{rest}",
+        methods: ["GET"],
+        backends: [{ host: "http://127.0.0.1", port: backend.port }],
+      },
+      {
+        external_path: "/api/{*rest}",
+        internal_path: "/{rest}",
+        methods: ["GET"],
+        hosts: ["localhost"],
+        backends: [{ host: "http://127.0.0.1", port: named.port }],
+      },
+    ],
+  });
+  // Deno gives such a request the URL http://localhost:<port>/…; that is not the client's Host.
+  const res = await rawRequest(gw.port, "GET /api/x HTTP/1.0", "");
+  assert.equal(res.body, "any host");
+  assert.equal(forwardedHost, null);
+});
