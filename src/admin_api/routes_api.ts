@@ -3,6 +3,7 @@
  * applied at once through the store (the same path as a file reload) and persisted, and the reply says so.
  * A route is named by its `external_path`: `GET /api/routes/api/users/{id}` (braces may be %-encoded).
  */
+import { canonicalHostPattern } from "../routing/host_router.ts";
 import { formatProblems } from "../config/problems.ts";
 import type { ConfigProblem } from "../config/problems.ts";
 import { ConfigChangeError } from "../runtime/config_change_error.ts";
@@ -37,7 +38,8 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
     if (!Array.isArray(draft.routers)) draft.routers = [];
     return draft.routers as unknown[];
   };
-  const indexOf = (path: string) => store.config.routers.findIndex((r) => r.external_path === path);
+  // A route is named by its external_path and, where several routes share it (virtual hosts), `?host=`.
+  const indexOf = (path: string, host?: string | null) => findRoute(store.config.routers, path, host);
 
   app.get(PREFIX, (c) => {
     const routes = store.config.routers;
@@ -54,7 +56,9 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
     const path = isObject(route) ? route.external_path : undefined;
     const document = structuredClone(store.document) as Obj;
     const routes = routesOf(document);
-    const index = typeof path === "string" ? indexOf(path) : -1;
+    const index = typeof path === "string" && isObject(route)
+      ? sameNameIndex(store.config.routers, path, route.hosts)
+      : -1;
     const at = index >= 0 ? index : routes.length;
     routes[at] = route;
     let result;
@@ -76,8 +80,8 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
 
   app.get(ONE_ROUTE, (c) => {
     const path = routePath(c);
-    const route = store.config.routers.find((r) => r.external_path === path);
-    if (!route) throw new ApiError(404, `Route not found: ${path}`);
+    const route = store.config.routers[indexOf(path, c.req.query("host"))];
+    if (!route) throw new ApiError(404, `Route not found: ${describe(path, c.req.query("host"))}`);
     return jsonWithEtag(
       c,
       200,
@@ -90,23 +94,21 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
     const route = (await readBody(c.req.raw)).value;
     if (!isObject(route)) throw new ApiError(400, "Route validation failed: expected a JSON object");
     const path = route.external_path;
-    if (typeof path === "string" && indexOf(path) >= 0) {
-      throw new ApiError(409, `Route already exists: ${path}`);
-    }
+    const clash = () =>
+      typeof path === "string" && sameNameIndex(store.config.routers, path, route.hosts) >= 0;
+    if (clash()) throw new ApiError(409, `Route already exists: ${path}`);
     // Checked again inside the update: the check above runs before earlier queued changes land, so a
     // concurrent POST of the same path would otherwise fail as a duplicate (400) rather than 409.
     let at = -1;
     const result = await routeChange(
       () => at,
       store.update((draft) => {
-        if (typeof path === "string" && indexOf(path) >= 0) {
-          throw new ApiError(409, `Route already exists: ${path}`);
-        }
+        if (clash()) throw new ApiError(409, `Route already exists: ${path}`);
         at = routesOf(draft).push(route) - 1;
         return restoreRedacted(draft, store.document);
       }, { who: who(c), action: "route.create", target: String(path), ifMatch: c.req.header("if-match") }),
     );
-    const applied = store.config.routers.find((r) => r.external_path === path);
+    const applied = store.config.routers[at];
     return jsonWithEtag(c, 201, {
       success: true,
       message: appliedMessage("Route created", result),
@@ -122,19 +124,20 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
     if (!isObject(route)) throw new ApiError(400, "Route validation failed: expected a JSON object");
     if (route.external_path === undefined) route.external_path = path;
     if (route.external_path !== path) throw new ApiError(400, "Route external_path must match URL parameter");
-    if (indexOf(path) < 0) throw new ApiError(404, `Route not found: ${path}`);
+    const host = c.req.query("host");
+    if (indexOf(path, host) < 0) throw new ApiError(404, `Route not found: ${describe(path, host)}`);
     let index = -1;
     const result = await routeChange(
       () => index,
       store.update((draft) => {
         const routes = routesOf(draft);
-        index = indexOf(path);
-        if (index < 0) throw new ConfigChangeError(404, `Route not found: ${path}`);
+        index = indexOf(path, host);
+        if (index < 0) throw new ConfigChangeError(404, `Route not found: ${describe(path, host)}`);
         routes[index] = keepIgnoredKeys(route, routes[index]);
         return restoreRedacted(draft, store.document);
       }, { who: who(c), action: "route.update", target: path, ifMatch: c.req.header("if-match") }),
     );
-    const applied = store.config.routers.find((r) => r.external_path === path);
+    const applied = store.config.routers[index];
     return jsonWithEtag(c, 200, {
       success: true,
       message: appliedMessage("Route updated", result),
@@ -146,10 +149,11 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
 
   app.delete(ONE_ROUTE, async (c) => {
     const path = routePath(c);
-    if (indexOf(path) < 0) throw new ApiError(404, `Route not found: ${path}`);
+    const host = c.req.query("host");
+    if (indexOf(path, host) < 0) throw new ApiError(404, `Route not found: ${describe(path, host)}`);
     const result = await store.update((draft) => {
-      const index = indexOf(path);
-      if (index < 0) throw new ConfigChangeError(404, `Route not found: ${path}`);
+      const index = indexOf(path, host);
+      if (index < 0) throw new ConfigChangeError(404, `Route not found: ${describe(path, host)}`);
       routesOf(draft).splice(index, 1);
     }, { who: who(c), action: "route.delete", target: path, ifMatch: c.req.header("if-match") });
     return jsonWithEtag(
@@ -159,6 +163,45 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
       result.version,
     );
   });
+}
+
+interface NamedRoute {
+  readonly external_path: string;
+  readonly hosts?: readonly string[];
+}
+
+/**
+ * The index of the route on `path` for `host`: with `host`, the route whose `hosts` name it; without, the
+ * route without `hosts` (every host's), else the first on the path (kairos-rs names routes by path alone).
+ */
+export function findRoute(routes: readonly NamedRoute[], path: string, host?: string | null): number {
+  if (host !== undefined && host !== null && host !== "") {
+    const name = canonicalHostPattern(host);
+    return routes.findIndex((r) =>
+      r.external_path === path && r.hosts?.some((h) => canonicalHostPattern(h) === name)
+    );
+  }
+  const anyHost = routes.findIndex((r) =>
+    r.external_path === path && (r.hosts === undefined || r.hosts.length === 0)
+  );
+  return anyHost >= 0 ? anyHost : routes.findIndex((r) => r.external_path === path);
+}
+
+/** The route a new one would duplicate: same path, and both for every host or sharing a host name. */
+function sameNameIndex(routes: readonly NamedRoute[], path: string, hosts: unknown): number {
+  const names = Array.isArray(hosts)
+    ? hosts.filter((h) => typeof h === "string").map(canonicalHostPattern)
+    : [];
+  return routes.findIndex((r) => {
+    if (r.external_path !== path) return false;
+    const theirs = r.hosts ?? [];
+    if (names.length === 0 || theirs.length === 0) return names.length === 0 && theirs.length === 0;
+    return theirs.some((h) => names.includes(canonicalHostPattern(h)));
+  });
+}
+
+function describe(path: string, host: string | undefined): string {
+  return host ? `${path} for host ${host}` : path;
 }
 
 /** The route named by the URL after `/api/routes` (kairos-rs: `"/" + tail`), %-decoded. */

@@ -148,3 +148,40 @@ Deno.test("POST /api/routes/validate answers 200 with valid or the errors, chang
   });
   assert.equal(f.store.version, 1);
 });
+
+Deno.test("routes on one path for different hosts are created, read, updated and deleted by ?host=", async () => {
+  await using f = await adminFixture();
+  const route = (host: string, port: number) => ({
+    external_path: "/shop/{*rest}",
+    internal_path: "/{rest}",
+    methods: ["GET"],
+    hosts: [host],
+    backends: [{ host: "http://127.0.0.1", port }],
+  });
+  assert.equal((await f.call("POST", "/api/routes", route("a.example.com", 9101))).status, 201);
+  assert.equal((await f.call("POST", "/api/routes", route("b.example.com", 9102))).status, 201);
+  const again = await f.call("POST", "/api/routes", route("B.example.com", 9103));
+  assert.equal(again.status, 409, "same path and a shared host");
+
+  const b = await f.call("GET", "/api/routes/shop/{*rest}?host=b.example.com");
+  assert.equal(b.status, 200);
+  assert.equal(b.json.route.backends[0].port, 9102);
+  assert.equal((await f.call("GET", "/api/routes/shop/{*rest}?host=c.example.com")).status, 404);
+
+  const put = await f.call(
+    "PUT",
+    "/api/routes/shop/{*rest}?host=b.example.com",
+    route("b.example.com", 9104),
+  );
+  assert.equal(put.status, 200);
+  assert.equal(put.json.route.backends[0].port, 9104);
+  const a = await f.call("GET", "/api/routes/shop/{*rest}?host=a.example.com");
+  assert.equal(a.json.route.backends[0].port, 9101, "the other host's route is untouched");
+
+  assert.equal((await f.call("DELETE", "/api/routes/shop/{*rest}?host=a.example.com")).status, 200);
+  const left = (await f.call("GET", "/api/routes")).json.routes
+    .filter((r: { external_path: string }) => r.external_path === "/shop/{*rest}");
+  assert.deepEqual(left.map((r: { hosts: string[] }) => r.hosts), [["b.example.com"]]);
+  assert.equal(f.gateway.snapshot.table.match("b.example.com", "GET", "/shop/x").kind, "found");
+  assert.equal(f.gateway.snapshot.table.match("a.example.com", "GET", "/shop/x").kind, "not_found");
+});
