@@ -172,6 +172,9 @@ export const serverSchema = z.strictObject({
     "fetch client only: HTTP/2 to https backends that offer it (requests with a body then wait ~40 ms, see README)",
   ),
   access_log: z.boolean().default(true),
+  access_log_file: z.string().min(1, "expected a file path").optional().describe(
+    "Append the access log to this file instead of stdout; SIGUSR1 reopens it (logrotate)",
+  ),
   public_metrics: z.boolean().default(true).describe(
     "Answer GET /metrics on the gateway port, as kairos-rs does; false leaves it to the admin listener",
   ),

@@ -14,6 +14,7 @@ import {
   type TlsFiles,
 } from "../config/tls_files.ts";
 import { createAccessLog } from "../observe/access_log.ts";
+import { type AccessLogFile, openAccessLogFile } from "../observe/access_log_file.ts";
 import { createGatewayMetrics, type GatewayMetrics } from "../observe/gateway_metrics.ts";
 import type { Logger } from "../observe/logger.ts";
 import { MetricsRegistry } from "../observe/metrics_registry.ts";
@@ -70,6 +71,7 @@ export class Gateway {
   #listener: GatewayListener | undefined;
   #tlsFiles: TlsFiles;
   #draining = false;
+  #accessLogFile: AccessLogFile | undefined;
   /** fetch's client for JWKS requests when `upstream_ca_files` adds roots; undefined: the default roots. */
   #jwksHttp: Deno.HttpClient | undefined;
   #options: GatewayOptions;
@@ -111,7 +113,16 @@ export class Gateway {
       ),
       log: (level: LogLevel, msg: string, fields?: Record<string, unknown>) => logger[level](msg, fields),
     };
-    this.#accessLog = options.config.server.access_log ? createAccessLog() : undefined;
+    const { access_log: accessLog, access_log_file: accessLogPath } = options.config.server;
+    const file = this.#accessLogFile = accessLog && accessLogPath
+      ? openAccessLogFile(accessLogPath)
+      : undefined;
+    this.#accessLog = !accessLog ? undefined : createAccessLog(
+      file === undefined ? {} : {
+        write: (text) => file.write(text),
+        onError: (err) => logger.error("cannot write the access log; lines dropped", { error: String(err) }),
+      },
+    );
     this.#websockets = createWebSocketProxy({
       logger: this.logger,
       accessLog: this.#accessLog,
@@ -165,6 +176,9 @@ export class Gateway {
     if (Deno.build.os !== "windows") {
       const onSignal = this.#options.onReloadSignal;
       if (onSignal) this.#listen("SIGHUP", () => void onSignal());
+      // nginx's USR1: after logrotate moved the file, the next lines go to a new one at the same path.
+      const file = this.#accessLogFile;
+      if (file) this.#listen("SIGUSR1", () => this.#reopenAccessLog(file));
     }
     this.#listener = new GatewayListener({
       hostname: this.#options.host,
@@ -324,6 +338,20 @@ export class Gateway {
     this.#policy.jwks.dispose();
     this.#jwksHttp?.close();
     this.#accessLog?.flush();
+    this.#accessLogFile?.close();
+    this.#accessLogFile = undefined;
+  }
+
+  #reopenAccessLog(file: AccessLogFile): void {
+    this.#accessLog?.flush();
+    try {
+      file.reopen();
+      this.logger.info("access log file reopened");
+    } catch (err) {
+      this.logger.error("cannot reopen the access log file; still writing to the old one", {
+        error: (err as Error).message,
+      });
+    }
   }
 
   #snapshotDeps() {
@@ -391,6 +419,7 @@ const RESTART_ONLY: ReadonlyArray<[string, (c: Config) => unknown]> = [
   ["server.upstream_pool", (c) => JSON.stringify(c.server.upstream_pool)],
   ["server.upstream_http2", (c) => c.server.upstream_http2],
   ["server.access_log", (c) => c.server.access_log],
+  ["server.access_log_file", (c) => c.server.access_log_file],
   ["server.compression", (c) => c.server.compression],
   // Turning TLS on or off; a new certificate or key is served at once.
   ["server.tls", (c) => c.server.tls !== undefined],
