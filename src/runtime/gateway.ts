@@ -5,7 +5,7 @@
  * are read again on every reload: a changed certificate gets a new listener, changed roots a new trust.
  */
 import { type ConfigProblem, formatProblems } from "../config/problems.ts";
-import type { Config } from "../config/schema.ts";
+import type { Config, ServerConfig } from "../config/schema.ts";
 import {
   readTlsFiles,
   readTlsFilesOrThrow,
@@ -89,21 +89,7 @@ export class Gateway {
     this.metrics = createGatewayMetrics(this.registry);
     const caCerts = this.#tlsFiles.upstreamCaCerts?.slice();
     this.#jwksHttp = jwksHttpClient(caCerts);
-    const pool = options.config.server.upstream_pool;
-    this.client = options.config.server.upstream_client === "http1"
-      ? createHttp1Client({
-        caCerts,
-        maxConnectionsPerBackend: pool.max_connections_per_backend,
-        maxIdlePerBackend: pool.max_idle_per_backend,
-        idleTimeoutMs: pool.idle_timeout_ms,
-        maxConnectionAgeMs: pool.max_connection_age_ms,
-      })
-      : createFetchClient({
-        caCerts,
-        maxIdlePerBackend: pool.max_idle_per_backend,
-        idleTimeoutMs: pool.idle_timeout_ms,
-        http2: options.config.server.upstream_http2,
-      });
+    this.client = createUpstreamClient(options.config.server, caCerts);
     const logger = this.logger;
     this.#policy = {
       rateLimitStore: createMemoryRateLimitStore(),
@@ -433,6 +419,26 @@ const RESTART_ONLY: ReadonlyArray<[string, (c: Config) => unknown]> = [
 /** The restart-only settings that differ between `before` and `after`, by config path. */
 export function restartOnlyChanges(before: Config, after: Config): string[] {
   return RESTART_ONLY.filter(([, read]) => read(before) !== read(after)).map(([path]) => path);
+}
+
+/** The upstream transport `server.upstream_client` names, with its pool settings and extra roots. */
+function createUpstreamClient(server: ServerConfig, caCerts: string[] | undefined): UpstreamClient {
+  const pool = server.upstream_pool;
+  if (server.upstream_client === "http1") {
+    return createHttp1Client({
+      caCerts,
+      maxConnectionsPerBackend: pool.max_connections_per_backend,
+      maxIdlePerBackend: pool.max_idle_per_backend,
+      idleTimeoutMs: pool.idle_timeout_ms,
+      maxConnectionAgeMs: pool.max_connection_age_ms,
+    });
+  }
+  return createFetchClient({
+    caCerts,
+    maxIdlePerBackend: pool.max_idle_per_backend,
+    idleTimeoutMs: pool.idle_timeout_ms,
+    http2: server.upstream_http2,
+  });
 }
 
 function jwksHttpClient(caCerts: string[] | undefined): Deno.HttpClient | undefined {
