@@ -6,6 +6,7 @@
  * webroot plugin can renew the certificate the TLS port serves.
  */
 import type { Logger } from "../observe/logger.ts";
+import { hostName } from "../routing/host_router.ts";
 import { isValidHost, printable, splitUrl, type UrlParts } from "../routing/request_target.ts";
 import { formatListenAddress } from "./listen_address.ts";
 
@@ -57,9 +58,7 @@ export function createRedirectHandler(
     if (host === "" || !isValidHost(host)) {
       return text(400, `Cannot redirect to HTTPS: invalid Host header ${printable(host)}\n`);
     }
-    const location = `https://${withoutPort(host)}${portSuffix}${
-      url.slice(parts.pathStart, parts.end) || "/"
-    }`;
+    const location = `https://${hostName(host)}${portSuffix}${url.slice(parts.pathStart, parts.end) || "/"}`;
     return new Response(null, { status: 308, headers: { location, "content-length": "0" } });
   };
 }
@@ -76,13 +75,6 @@ async function challenge(webroot: string, token: string, method: string): Promis
   } catch {
     return text(404, "Not found\n");
   }
-}
-
-/** `host` without its port: `example.com:80` → `example.com`, `[::1]:80` → `[::1]`. */
-function withoutPort(host: string): string {
-  const close = host.lastIndexOf("]");
-  const colon = host.lastIndexOf(":");
-  return colon > close ? host.slice(0, colon) : host;
 }
 
 function text(status: number, body: string, headers: Record<string, string> = {}): Response {
