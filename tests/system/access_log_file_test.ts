@@ -3,9 +3,7 @@
  * logrotate moved it away, and a path that cannot be opened stops the start with a message naming it.
  */
 import assert from "node:assert/strict";
-import { fetchText, routeConfig, startBackend, startGateway, until } from "./harness.ts";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+import { fetchText, routeConfig, runKairos, startBackend, startGateway, until } from "./harness.ts";
 
 function linesOf(path: string): Array<{ path: string }> {
   try {
@@ -53,13 +51,8 @@ Deno.test("an access_log_file that cannot be opened stops the start, naming the 
         admin: { enabled: false },
       }),
     );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, "serve", "-c", config, "--host", "127.0.0.1", "--port", "0"],
-      env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
-      stdin: "null",
-      signal: AbortSignal.timeout(20_000),
-    }).output();
-    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    const out = await runKairos(["serve", "-c", config, "--host", "127.0.0.1", "--port", "0"]);
+    const text = out.stdout + out.stderr;
     assert.equal(out.code, 1, text);
     assert.ok(text.includes(`Cannot open the access log file ${JSON.stringify(missing)}`), text);
   } finally {

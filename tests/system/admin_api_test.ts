@@ -3,9 +3,8 @@
  * refusal to expose an unauthenticated listener, and no secret in any GET.
  */
 import assert from "node:assert/strict";
-import { fetchText, routeConfig, startBackend, startGateway } from "./harness.ts";
+import { fetchText, routeConfig, runKairos, startBackend, startGateway } from "./harness.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const TOKEN = "admin-token-0123456789-abcdef";
 const JWT_SECRET = "jwt-secret-from-env-0123456789-0123456789";
 const KEY_HASH = "cd".repeat(32);
@@ -93,16 +92,14 @@ Deno.test("the gateway refuses to start with the admin listener on 0.0.0.0 and n
       path,
       JSON.stringify(routeConfig([{ port: 9 }], {}, { admin: { enabled: true } })),
     );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, "serve", "-c", path, "--host", "127.0.0.1", "--port", "0"],
-      env: { RUST_BACKTRACE: "0", NO_COLOR: "1", KAIROS_ADMIN_HOST: "0.0.0.0", KAIROS_ADMIN_PORT: "0" },
-      stdin: "null",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
+    const out = await runKairos(
+      ["serve", "-c", path, "--host", "127.0.0.1", "--port", "0"],
+      { KAIROS_ADMIN_HOST: "0.0.0.0", KAIROS_ADMIN_PORT: "0" },
+    );
     assert.equal(out.code, 1);
-    assert.match(stderr, /Cannot start the admin listener on 0\.0\.0\.0:0 without a token/);
-    assert.match(stderr, /admin\.token or KAIROS_ADMIN_TOKEN/);
-    assert.doesNotMatch(new TextDecoder().decode(out.stdout), /"msg":"listening"/);
+    assert.match(out.stderr, /Cannot start the admin listener on 0\.0\.0\.0:0 without a token/);
+    assert.match(out.stderr, /admin\.token or KAIROS_ADMIN_TOKEN/);
+    assert.doesNotMatch(out.stdout, /"msg":"listening"/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -35,6 +35,29 @@ export interface GatewayOptions {
   configPath?: string;
 }
 
+/** What `runKairos()` collected from a finished process. */
+export interface KairosRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `kairos <args>` (main.ts with every permission) to its end, killed after `timeoutMs`. */
+export async function runKairos(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+): Promise<KairosRun> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    env: { RUST_BACKTRACE: "0", NO_COLOR: "1", ...env },
+    stdin: "null",
+    signal: AbortSignal.timeout(timeoutMs),
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
 /** Asks the kernel for a free TCP port on 127.0.0.1. */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -1,19 +1,8 @@
 /** Whole-process lifecycle: built-in endpoints, graceful shutdown, CLI commands, bad configs. */
 import assert from "node:assert/strict";
-import { fetchText, routeConfig, startBackend, startGateway } from "./harness.ts";
+import { fetchText, routeConfig, runKairos, startBackend, startGateway } from "./harness.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
-
-async function cli(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1", ...env },
-    stdin: "null",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
 
 Deno.test("health, ready, live and metrics answer with kairos-rs shapes", async () => {
   await using backend = startBackend(() => new Response("ok"));
@@ -85,7 +74,7 @@ Deno.test("validate accepts every kairos-rs config and prints a summary", async 
   for (const entry of Deno.readDirSync(`${FIXTURES}kairos-rs`)) {
     if (!entry.name.endsWith(".json")) continue;
     await t.step(entry.name, async () => {
-      const out = await cli(["validate", "-c", `${FIXTURES}kairos-rs/${entry.name}`]);
+      const out = await runKairos(["validate", "-c", `${FIXTURES}kairos-rs/${entry.name}`]);
       assert.equal(out.code, 0, out.stderr);
       assert.match(out.stdout, /is valid/);
     });
@@ -116,16 +105,16 @@ Deno.test("validate rejects a bad config with every problem and its path, withou
         ],
       }),
     );
-    const out = await cli(["validate", "-c", path]);
+    const out = await runKairos(["validate", "-c", path]);
     assert.equal(out.code, 1);
     assert.match(out.stderr, /routers\[0\]\.backends\[0\]\.port/);
     assert.match(out.stderr, /routers\[1\]\.external_path/);
     assert.match(out.stderr, /routers\[1\]\.methods\[0\]/);
     // serve refuses to start on the same file: exit 1, nothing half-configured.
-    const serve = await cli(["serve", "-c", path, "--port", "0"]);
+    const serve = await runKairos(["serve", "-c", path, "--port", "0"]);
     assert.equal(serve.code, 1);
     assert.match(serve.stderr, /routers\[0\]\.backends\[0\]\.port/);
-    const missing = await cli(["serve", "-c", `${dir}/missing.json`]);
+    const missing = await runKairos(["serve", "-c", `${dir}/missing.json`]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /missing\.json/);
   } finally {
@@ -134,14 +123,14 @@ Deno.test("validate rejects a bad config with every problem and its path, withou
 });
 
 Deno.test("schema, version and --help print and exit 0", async () => {
-  const schema = await cli(["schema"]);
+  const schema = await runKairos(["schema"]);
   assert.equal(schema.code, 0);
   assert.ok(JSON.parse(schema.stdout).properties.routers);
-  const version = await cli(["version"]);
+  const version = await runKairos(["version"]);
   assert.match(version.stdout, /^kairos \d+\.\d+\.\d+/);
-  const help = await cli(["--help"]);
+  const help = await runKairos(["--help"]);
   assert.match(help.stdout, /validate/);
-  const bad = await cli(["frobnicate"]);
+  const bad = await runKairos(["frobnicate"]);
   assert.equal(bad.code, 2);
 });
 

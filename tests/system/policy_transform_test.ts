@@ -4,7 +4,7 @@
  * headers (on by default, never overwriting the backend's, switchable per route).
  */
 import assert from "node:assert/strict";
-import { fetchText, startBackend, startGateway } from "./harness.ts";
+import { fetchText, runKairos, startBackend, startGateway } from "./harness.ts";
 
 Deno.test("gateway transforms requests and responses and adds security headers", async (t) => {
   await using backend = startBackend((req) => {
@@ -171,14 +171,8 @@ Deno.test("gateway refuses a config whose transformation could inject headers or
       try {
         const file = `${dir}/config.json`;
         await Deno.writeTextFile(file, JSON.stringify(route(extra)));
-        const main = new URL("../../main.ts", import.meta.url).pathname;
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", main, "validate", "-c", file],
-          env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+        const out = await runKairos(["validate", "-c", file]);
+        const text = out.stdout + out.stderr;
         assert.notEqual(out.code, 0, text);
         assert.match(text, path);
       } finally {

@@ -9,6 +9,7 @@ import {
   fetchText,
   freePort,
   routeConfig,
+  runKairos,
   startBackend,
   startGateway,
   until,
@@ -41,20 +42,8 @@ async function assertNoOrphans(tag: string) {
 }
 
 /** Runs a command that must end by itself (killed after `timeoutMs` if it does not). */
-async function run(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000) {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
-  try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, ...args],
-      env: { ...BASE_ENV, ...env },
-      stdin: "null",
-      signal: abort.signal,
-    }).output();
-    return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
+function run(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000) {
+  return runKairos(args, env, timeoutMs);
 }
 
 /** A long-running kairos with any command line; killed (SIGKILL) on dispose if still running. */

@@ -4,9 +4,8 @@
  * keeps the old certificate, and a missing file refused by `validate` and `serve`.
  */
 import assert from "node:assert/strict";
-import { type Gateway, startBackend, startGateway } from "./harness.ts";
+import { freePort, type Gateway, runKairos, startBackend, startGateway } from "./harness.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const FIRST = {
   cert: new URL("../upstream/http1/fixtures/tls_cert.pem", import.meta.url).pathname,
   key: new URL("../upstream/http1/fixtures/tls_key.pem", import.meta.url).pathname,
@@ -58,15 +57,10 @@ async function get(
   }
 }
 
+/** `kairos <args>` to its end; stdout and stderr together. */
 async function run(args: string[]): Promise<{ code: number; output: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
-    stdin: "null",
-    signal: AbortSignal.timeout(20_000),
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, output: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
+  const out = await runKairos(args);
+  return { code: out.code, output: out.stdout + out.stderr };
 }
 
 /** Resolves once `text` occurs `count` times in the gateway's output. */
@@ -318,14 +312,6 @@ Deno.test({
     }
   },
 });
-
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 Deno.test("redirect_http_port answers plain HTTP with a 308 to the HTTPS port, and serves ACME challenges", async () => {
   await using backend = startBackend(() => new Response("over tls"));
