@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createLogger } from "../../src/observe/logger.ts";
 import { canReplaceListeners, GatewayListener } from "../../src/runtime/gateway_listener.ts";
+import { hasNoDelay, listeningSocketFds } from "../../src/runtime/tcp_nodelay.ts";
 
 const read = (path: string) => Deno.readTextFileSync(new URL(path, import.meta.url));
 const FIRST = {
@@ -155,6 +156,40 @@ Deno.test({
       release();
       await slow;
       await (stopped ?? gateway.shutdown());
+    }
+  },
+});
+
+Deno.test({
+  name: "a TLS listener, and the one a rotation starts, get TCP_NODELAY on their listening sockets",
+  ...linuxOnly,
+  async fn() {
+    const { listener: gateway } = listener(() => new Response("ok"), FIRST);
+    try {
+      const port = gateway.addr.port;
+      const fds = listeningSocketFds(port);
+      assert.equal(fds.length, 1);
+      assert.equal(hasNoDelay(fds[0]), true, "set at start");
+      gateway.replace(SECOND);
+      const after = listeningSocketFds(port).filter((fd) => !fds.includes(fd));
+      assert.equal(after.length, 1, "the new listener's socket");
+      assert.equal(hasNoDelay(after[0]), true, "set after the rotation");
+    } finally {
+      await gateway.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "a plain listener keeps Deno's socket options: TCP_NODELAY is set for TLS listeners only",
+  ...linuxOnly,
+  async fn() {
+    const { listener: gateway } = listener(() => new Response("ok"), undefined);
+    try {
+      const fds = listeningSocketFds(gateway.addr.port);
+      assert.equal(hasNoDelay(fds[0]), false);
+    } finally {
+      await gateway.shutdown();
     }
   },
 });
