@@ -38,8 +38,10 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
     if (!Array.isArray(draft.routers)) draft.routers = [];
     return draft.routers as unknown[];
   };
-  // A route is named by its external_path and, where several routes share it (virtual hosts), `?host=`.
-  const indexOf = (path: string, host?: string | null) => findRoute(store.config.routers, path, host);
+  // A route is named by its external_path and, where several routes share it, `?host=` (virtual hosts)
+  // and `?method=` (one path, different methods per route).
+  const indexOf = (path: string, sel: Selector) =>
+    findRoute(store.config.routers, path, sel.host, sel.method);
 
   app.get(PREFIX, (c) => {
     const routes = store.config.routers;
@@ -57,7 +59,7 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
     const document = structuredClone(store.document) as Obj;
     const routes = routesOf(document);
     const index = typeof path === "string" && isObject(route)
-      ? sameNameIndex(store.config.routers, path, route.hosts)
+      ? sameNameIndex(store.config.routers, path, route.hosts, route.methods)
       : -1;
     const at = index >= 0 ? index : routes.length;
     routes[at] = route;
@@ -80,8 +82,9 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
 
   app.get(ONE_ROUTE, (c) => {
     const path = routePath(c);
-    const route = store.config.routers[indexOf(path, c.req.query("host"))];
-    if (!route) throw new ApiError(404, `Route not found: ${describe(path, c.req.query("host"))}`);
+    const sel = selector(c);
+    const route = store.config.routers[indexOf(path, sel)];
+    if (!route) throw new ApiError(404, `Route not found: ${describe(path, sel.host, sel.method)}`);
     return jsonWithEtag(
       c,
       200,
@@ -95,7 +98,7 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
     if (!isObject(route)) throw new ApiError(400, "Route validation failed: expected a JSON object");
     const path = route.external_path;
     const clash = () =>
-      typeof path === "string" && sameNameIndex(store.config.routers, path, route.hosts) >= 0;
+      typeof path === "string" && sameNameIndex(store.config.routers, path, route.hosts, route.methods) >= 0;
     if (clash()) throw new ApiError(409, `Route already exists: ${path}`);
     // Checked again inside the update: the check above runs before earlier queued changes land, so a
     // concurrent POST of the same path would otherwise fail as a duplicate (400) rather than 409.
@@ -124,15 +127,19 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
     if (!isObject(route)) throw new ApiError(400, "Route validation failed: expected a JSON object");
     if (route.external_path === undefined) route.external_path = path;
     if (route.external_path !== path) throw new ApiError(400, "Route external_path must match URL parameter");
-    const host = c.req.query("host");
-    if (indexOf(path, host) < 0) throw new ApiError(404, `Route not found: ${describe(path, host)}`);
+    const sel = selector(c);
+    if (indexOf(path, sel) < 0) {
+      throw new ApiError(404, `Route not found: ${describe(path, sel.host, sel.method)}`);
+    }
     let index = -1;
     const result = await routeChange(
       () => index,
       store.update((draft) => {
         const routes = routesOf(draft);
-        index = indexOf(path, host);
-        if (index < 0) throw new ConfigChangeError(404, `Route not found: ${describe(path, host)}`);
+        index = indexOf(path, sel);
+        if (index < 0) {
+          throw new ConfigChangeError(404, `Route not found: ${describe(path, sel.host, sel.method)}`);
+        }
         routes[index] = keepIgnoredKeys(route, routes[index]);
         return restoreRedacted(draft, store.document);
       }, { who: who(c), action: "route.update", target: path, ifMatch: c.req.header("if-match") }),
@@ -149,11 +156,15 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
 
   app.delete(ONE_ROUTE, async (c) => {
     const path = routePath(c);
-    const host = c.req.query("host");
-    if (indexOf(path, host) < 0) throw new ApiError(404, `Route not found: ${describe(path, host)}`);
+    const sel = selector(c);
+    if (indexOf(path, sel) < 0) {
+      throw new ApiError(404, `Route not found: ${describe(path, sel.host, sel.method)}`);
+    }
     const result = await store.update((draft) => {
-      const index = indexOf(path, host);
-      if (index < 0) throw new ConfigChangeError(404, `Route not found: ${describe(path, host)}`);
+      const index = indexOf(path, sel);
+      if (index < 0) {
+        throw new ConfigChangeError(404, `Route not found: ${describe(path, sel.host, sel.method)}`);
+      }
       routesOf(draft).splice(index, 1);
     }, { who: who(c), action: "route.delete", target: path, ifMatch: c.req.header("if-match") });
     return jsonWithEtag(
@@ -168,43 +179,97 @@ export function mountRoutesApi(app: AdminApp, deps: AdminDeps): void {
 interface NamedRoute {
   readonly external_path: string;
   readonly hosts?: readonly string[];
+  readonly methods?: readonly string[];
 }
 
 /**
- * The index of the route on `path` for `host`: with `host`, the route whose `hosts` name it; without, the
- * route without `hosts` (every host's), else the first on the path (kairos-rs names routes by path alone).
+ * The index of the route named by `path`, `host` and `method`, or -1. With `host`, the routes whose `hosts`
+ * name it; without, the routes for every host (no `hosts`), else all on the path (kairos-rs names routes by
+ * path alone). `method` picks among routes that share a path with different methods. Several left → 409.
  */
-export function findRoute(routes: readonly NamedRoute[], path: string, host?: string | null): number {
-  if (host !== undefined && host !== null && host !== "") {
+export function findRoute(
+  routes: readonly NamedRoute[],
+  path: string,
+  host?: string | null,
+  method?: string | null,
+): number {
+  let candidates: number[] = [];
+  if (host) {
     const name = canonicalHostPattern(host);
-    return routes.findIndex((r) =>
-      r.external_path === path && r.hosts?.some((h) => canonicalHostPattern(h) === name)
-    );
+    routes.forEach((r, i) => {
+      if (r.external_path === path && r.hosts?.some((h) => canonicalHostPattern(h) === name)) {
+        candidates.push(i);
+      }
+    });
+  } else {
+    routes.forEach((r, i) => {
+      if (r.external_path === path && !r.hosts?.length) candidates.push(i);
+    });
+    if (candidates.length === 0) {
+      routes.forEach((r, i) => {
+        if (r.external_path === path) candidates.push(i);
+      });
+    }
   }
-  const anyHost = routes.findIndex((r) =>
-    r.external_path === path && (r.hosts === undefined || r.hosts.length === 0)
+  if (method) {
+    const wanted = method.toUpperCase();
+    candidates = candidates.filter((i) => routes[i].methods?.includes(wanted) ?? false);
+  }
+  if (candidates.length <= 1) return candidates.length === 1 ? candidates[0] : -1;
+  const listed = candidates.map((i) => {
+    const r = routes[i];
+    const hosts = r.hosts?.length ? ` on ${r.hosts.join(", ")}` : "";
+    return `routers[${i}] (${r.methods?.join(", ") ?? "no methods"}${hosts})`;
+  });
+  const hint = host || !candidates.some((i) => routes[i].hosts?.length) ? "?method=" : "?host= or ?method=";
+  throw new ApiError(
+    409,
+    `Several routes serve ${describe(path, host, method)}: ${listed.join(", ")}; name one with ${hint}`,
   );
-  return anyHost >= 0 ? anyHost : routes.findIndex((r) => r.external_path === path);
 }
 
-/** The route a new one would duplicate: same path, and both for every host or sharing a host name. */
-function sameNameIndex(routes: readonly NamedRoute[], path: string, hosts: unknown): number {
+/**
+ * The route a new one would duplicate: same path, both for every host or sharing a host name, and a method
+ * in common (routes may share a path and host with different methods).
+ */
+function sameNameIndex(
+  routes: readonly NamedRoute[],
+  path: string,
+  hosts: unknown,
+  methods: unknown,
+): number {
   const names = Array.isArray(hosts)
     ? hosts.filter((h) => typeof h === "string").map(canonicalHostPattern)
     : [];
+  // A body without a usable method list fails validation anyway; until then it clashes with any method.
+  const wanted = Array.isArray(methods) && methods.length > 0 && methods.every((m) => typeof m === "string")
+    ? methods.map((m: string) => m.toUpperCase())
+    : undefined;
   return routes.findIndex((r) => {
     if (r.external_path !== path) return false;
+    if (wanted !== undefined && r.methods !== undefined && !r.methods.some((m) => wanted.includes(m))) {
+      return false;
+    }
     const theirs = r.hosts ?? [];
     if (names.length === 0 || theirs.length === 0) return names.length === 0 && theirs.length === 0;
     return theirs.some((h) => names.includes(canonicalHostPattern(h)));
   });
 }
 
-function describe(path: string, host: string | undefined): string {
-  return host ? `${path} for host ${host}` : path;
+function describe(path: string, host?: string | null, method?: string | null): string {
+  return `${path}${host ? ` for host ${host}` : ""}${method ? ` for method ${method.toUpperCase()}` : ""}`;
 }
 
 /** The route named by the URL after `/api/routes` (kairos-rs: `"/" + tail`), %-decoded. */
+interface Selector {
+  readonly host: string | undefined;
+  readonly method: string | undefined;
+}
+
+function selector(c: AdminContext): Selector {
+  return { host: c.req.query("host"), method: c.req.query("method") };
+}
+
 function routePath(c: AdminContext): string {
   const raw = new URL(c.req.url).pathname.slice(PREFIX.length);
   try {

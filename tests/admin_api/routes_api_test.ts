@@ -185,3 +185,45 @@ Deno.test("routes on one path for different hosts are created, read, updated and
   assert.equal(f.gateway.snapshot.table.match("b.example.com", "GET", "/shop/x").kind, "found");
   assert.equal(f.gateway.snapshot.table.match("a.example.com", "GET", "/shop/x").kind, "not_found");
 });
+
+Deno.test("routes on one path with different methods are addressed by ?method=; without it the API says which", async () => {
+  await using f = await adminFixture();
+  const route = (methods: string[], port: number) => ({
+    external_path: "/carts/{id}",
+    internal_path: "/carts/{id}",
+    methods,
+    backends: [{ host: "http://127.0.0.1", port }],
+  });
+  assert.equal((await f.call("POST", "/api/routes", route(["GET"], 9101))).status, 201);
+  assert.equal(
+    (await f.call("POST", "/api/routes", route(["POST", "PUT"], 9102))).status,
+    201,
+    "other methods",
+  );
+  const clash = await f.call("POST", "/api/routes", route(["PUT"], 9103));
+  assert.equal(clash.status, 409, "PUT is served already");
+
+  const ambiguous = await f.call("GET", "/api/routes/carts/{id}");
+  assert.equal(ambiguous.status, 409);
+  assert.match(
+    ambiguous.json.error ?? ambiguous.json.message,
+    /routers\[\d+\] \(GET\).*routers\[\d+\] \(POST, PUT\).*\?method=/,
+  );
+  const put = await f.call("GET", "/api/routes/carts/{id}?method=put");
+  assert.equal(put.status, 200);
+  assert.equal(put.json.route.backends[0].port, 9102);
+  assert.equal((await f.call("GET", "/api/routes/carts/{id}?method=DELETE")).status, 404);
+
+  const updated = await f.call("PUT", "/api/routes/carts/{id}?method=GET", route(["GET", "HEAD"], 9104));
+  assert.equal(updated.status, 200);
+  assert.equal((await f.call("PUT", "/api/routes/carts/{id}", route(["GET"], 9105))).status, 409);
+  assert.equal((await f.call("DELETE", "/api/routes/carts/{id}?method=POST")).status, 200);
+  const left = (await f.call("GET", "/api/routes/carts/{id}")).json.route;
+  assert.deepEqual(
+    [left.methods, left.backends[0].port],
+    [["GET", "HEAD"], 9104],
+    "one left: no selector needed",
+  );
+  assert.equal(f.gateway.snapshot.table.match(null, "POST", "/carts/1").kind, "method_not_allowed");
+  assert.equal(f.gateway.snapshot.table.match(null, "HEAD", "/carts/1").kind, "found");
+});
