@@ -179,13 +179,13 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
       for (let i = 0; i < stages.length; i++) {
         let answer = stages[i](ctx);
         if (answer instanceof Promise) answer = await answer;
-        if (answer) return record.finishLocal(answer, route, info.completed);
+        if (answer) return record.finishLocal(answer, route, info);
       }
       if (config.protocol === "websocket") {
         if (!state.websocket) {
           throw new GatewayError(501, "internal", "WebSocket proxying is not available in this build");
         }
-        return record.finishLocal(await state.websocket(ctx, route), route, info.completed);
+        return record.finishLocal(await state.websocket(ctx, route), route, info);
       }
       const result = proxied = await proxyRequest(ctx, route, state.client, record);
       ctx.backend = result.backend.key;
@@ -201,7 +201,7 @@ export function createRequestHandler(state: HandlerState): GatewayHandler {
       const responseStages = route.responseStages;
       for (let i = 0; i < responseStages.length; i++) response = responseStages[i](ctx, response);
       proxied = undefined;
-      return record.finishProxied(response, route, result.backend, result.attempts, info.completed);
+      return record.finishProxied(response, route, result.backend, result.attempts, info);
     } catch (err) {
       // A response stage failed after the backend answered: free its in-flight slot and its connection.
       if (proxied !== undefined) {

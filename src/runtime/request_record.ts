@@ -25,6 +25,11 @@ export function isLoggedBodyFailure(err: unknown): boolean {
   return typeof err === "object" && err !== null && loggedBodyFailures.has(err);
 }
 
+/** Deno.serve's handler info: `completed` settles when the response was delivered or the client left. */
+export interface ServeCompletion {
+  readonly completed: Promise<void>;
+}
+
 export class RequestRecord implements ProxyObserver {
   readonly #state: HandlerState;
   readonly #request: Request;
@@ -111,13 +116,13 @@ export class RequestRecord implements ProxyObserver {
   }
 
   /** A response a pipeline stage produced itself (CORS preflight, a WebSocket 101, …). */
-  finishLocal(response: Response, route: CompiledRoute, completed?: Promise<void>): Response {
+  finishLocal(response: Response, route: CompiledRoute, served?: ServeCompletion): Response {
     this.#route = route;
     this.#routeId = route.id;
     this.#applyContextHeaders(response);
     this.#status = response.status;
     this.#bytesOut = Number(response.headers.get("content-length") ?? 0);
-    this.#finishWhen(response.body && !response.headers.has("content-length") ? completed : undefined);
+    this.#finishWhen(response.body && !response.headers.has("content-length") ? served : undefined);
     return response;
   }
 
@@ -127,7 +132,7 @@ export class RequestRecord implements ProxyObserver {
     route: CompiledRoute,
     backend: BackendState,
     attempts: number,
-    completed: Promise<void>,
+    served: ServeCompletion,
   ): Response {
     this.#route = route;
     this.#routeId = route.id;
@@ -144,7 +149,7 @@ export class RequestRecord implements ProxyObserver {
         statusText: response.statusText,
         headers: response.headers,
       });
-      this.#finishWhen(completed);
+      this.#finishWhen(served);
     } else {
       // A small body of known length is one write away: finalise now, without a promise per request.
       this.#bytesOut = length < 0 ? 0 : length;
@@ -191,8 +196,9 @@ export class RequestRecord implements ProxyObserver {
   }
 
   /** Finalises when a streamed body has been delivered (or the client left). */
-  #finishWhen(completed: Promise<void> | undefined): void {
-    if (completed) completed.then(() => this.#finish(), () => this.#abandoned());
+  #finishWhen(served: ServeCompletion | undefined): void {
+    // Deno.serve builds the `completed` promise when it is first read: only a streamed body reads it.
+    if (served) served.completed.then(() => this.#finish(), () => this.#abandoned());
     else this.#finish();
   }
 
