@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deno task bench [quick|full]: Kairos against nginx (the baseline), haproxy, caddy and a naive Deno proxy,
+# deno task bench [quick|full|long]: Kairos against nginx (the baseline), haproxy, caddy and a naive Deno proxy,
 # with wrk on loopback, using the harness in bench/harness (see its README header). Extra gateway slots:
 # gateway-1k (1,000 routes), gateway-policies (JWT + rate limit + transformation), gateway-fetch (fetch client).
 # Results: bench/results/results-<stamp>.md (+ .tsv).
@@ -7,6 +7,12 @@ set -euo pipefail
 export RUST_BACKTRACE=0 NO_COLOR=1
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MODE=${1:-full}
+# long: full's three repetitions with 10 s samples after 10 s of initial warm-up, closer to a process that has
+# been serving for a while (V8's GC settles over tens of seconds); about 13 minutes.
+if [[ $MODE == long ]]; then
+  export DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} DENO_INIT_WARMUP=${DENO_INIT_WARMUP:-10}
+  MODE=full
+fi
 
 # Setup: the reference servers and the load generator come from Debian.
 need=()
