@@ -15,7 +15,7 @@ printf "return 200 '%s';\n" "$(cat bench/harness/conf/body.json)" >"$RUN/body_re
 sed -e "s|@RUN@|$RUN|g" -e "s|@BODY_INC@|$RUN/body_return.conf|g" bench/harness/conf/backend-nginx.conf >"$RUN/backend.conf"
 taskset -c 0 nginx -p "$RUN" -e "$RUN/backend.err" -c "$RUN/backend.conf" & BE=$!
 # V8_FLAGS overrides the flags `deno task start` runs with.
-V8_FLAGS=${V8_FLAGS-$(jq -r .tasks.start deno.json | grep -o -- '--v8-flags=[^ ]*' | cut -d= -f2-)}
+V8_FLAGS=${V8_FLAGS-$(sed -n 's/.*"start": "[^"]*--v8-flags=\([^ "]*\).*/\1/p' deno.json)}
 taskset -c 1 deno run -A ${V8_FLAGS:+--v8-flags=$V8_FLAGS} --cpu-prof --cpu-prof-dir="$RUN/prof" main.ts serve -c "$RUN/$NAME.json" \
   --host 127.0.0.1 --port 9300 >"$RUN/gw.log" 2>&1 & GW=$!
 for _ in $(seq 1 100); do curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9300/api/bench && break; sleep 0.1; done

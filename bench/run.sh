@@ -31,8 +31,8 @@ TOKEN=$(deno run -A bench/make_configs.ts "$CONF_DIR")
 export GATEWAY_CONFIG="$CONF_DIR/gateway.json"
 export GATEWAY_EXTRA="${GATEWAY_EXTRA-1k=$CONF_DIR/gateway-1k.json policies=$CONF_DIR/gateway-policies.json fetch=$CONF_DIR/gateway-fetch.json}"
 # The V8 flags Kairos ships with (`deno task start` and the compiled binaries carry the same ones).
-V8_FLAGS=$(jq -r .tasks.start deno.json | grep -o -- '--v8-flags=[^ ]*')
-export GATEWAY_CMD="deno run -A $V8_FLAGS $PWD/main.ts serve -c \"\$GATEWAY_CONFIG\" --host 127.0.0.1 --port \"\$GATEWAY_PORT\""
+V8_FLAGS=$(sed -n 's/.*"start": "[^"]*--v8-flags=\([^ "]*\).*/\1/p' deno.json)
+export GATEWAY_CMD="deno run -A --v8-flags=$V8_FLAGS $PWD/main.ts serve -c \"\$GATEWAY_CONFIG\" --host 127.0.0.1 --port \"\$GATEWAY_PORT\""
 export BENCH_HEADER="Authorization: Bearer $TOKEN"
 export OUT_DIR=${OUT_DIR:-$PWD/bench/results}
 export KAIROS_LOG_LEVEL=warn
