@@ -260,7 +260,7 @@ function describe(path: string, host?: string | null, method?: string | null): s
   return `${path}${host ? ` for host ${host}` : ""}${method ? ` for method ${method.toUpperCase()}` : ""}`;
 }
 
-/** The route named by the URL after `/api/routes` (kairos-rs: `"/" + tail`), %-decoded. */
+/** `?host=` and `?method=`: which of the routes on one path a request means. */
 interface Selector {
   readonly host: string | undefined;
   readonly method: string | undefined;
@@ -270,6 +270,7 @@ function selector(c: AdminContext): Selector {
   return { host: c.req.query("host"), method: c.req.query("method") };
 }
 
+/** The route named by the URL after `/api/routes` (kairos-rs: `"/" + tail`), %-decoded. */
 function routePath(c: AdminContext): string {
   const raw = new URL(c.req.url).pathname.slice(PREFIX.length);
   try {
