@@ -58,12 +58,23 @@ export async function runKairos(
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
 
-/** Asks the kernel for a free TCP port on 127.0.0.1. */
+/** Ports freePort() handed out in this process: the kernel may offer a just-closed one again. */
+const handedOut = new Set<number>();
+
+/**
+ * Asks the kernel for a free TCP port on 127.0.0.1, never one this process was given before: a gateway's
+ * port and its admin port came back equal once (CI, 2026-11-28), and the second listener failed.
+ */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+  for (;;) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const { port } = listener.addr as Deno.NetAddr;
+    listener.close();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export async function startGateway(config: unknown, options: GatewayOptions = {}): Promise<Gateway> {
