@@ -1,17 +1,12 @@
 import assert from "node:assert/strict";
-import { configSchema } from "../../src/config/schema.ts";
-import { createGatewayMetrics } from "../../src/observe/gateway_metrics.ts";
 import { createLogger } from "../../src/observe/logger.ts";
-import { MetricsRegistry } from "../../src/observe/metrics_registry.ts";
-import { createJwksCache } from "../../src/policy/jwks_cache.ts";
-import { createMemoryRateLimitStore } from "../../src/policy/rate_limit_store.ts";
 import { createRequestHandler } from "../../src/runtime/request_handler.ts";
-import { buildSnapshot, type CompiledRoute, type Snapshot } from "../../src/runtime/snapshot.ts";
-import { BackendRegistry } from "../../src/upstream/backend_state.ts";
+import type { CompiledRoute, Snapshot } from "../../src/runtime/snapshot.ts";
 import type { UpstreamClient } from "../../src/upstream/client.ts";
+import { compileSnapshot } from "./snapshot_fixture.ts";
 
 Deno.test("a response stage that throws frees the backend's in-flight slot and cancels the upstream body", async () => {
-  const config = configSchema.parse({
+  const fixture = compileSnapshot({
     version: 1,
     routers: [{
       external_path: "/x",
@@ -21,15 +16,7 @@ Deno.test("a response stage that throws frees the backend's in-flight slot and c
       load_balancing_strategy: "least_connections",
     }],
   });
-  const registry = new MetricsRegistry();
-  const metrics = createGatewayMetrics(registry);
-  const rateLimitStore = createMemoryRateLimitStore();
-  const jwks = createJwksCache();
-  const built = buildSnapshot(config, 1, {
-    registry: new BackendRegistry(),
-    metrics,
-    policy: { rateLimitStore, jwks, log: () => {} },
-  });
+  const { registry, metrics, snapshot: built } = fixture;
   // The same snapshot, its route with a response stage that fails.
   const failing = (): Response => {
     throw new Error("stage failed");
@@ -79,7 +66,6 @@ Deno.test("a response stage that throws frees the backend's in-flight slot and c
     assert.ok(cancelled, "the upstream body was cancelled");
     assert.ok(lines.some((line) => line.includes("stage failed")));
   } finally {
-    rateLimitStore.dispose();
-    jwks.dispose();
+    fixture.dispose();
   }
 });

@@ -3,26 +3,20 @@
  * body bytes the gateway read from the client, with either upstream client, through the real handler.
  */
 import assert from "node:assert/strict";
-import { configSchema } from "../../src/config/schema.ts";
 import type { AccessLogEntry } from "../../src/observe/access_log.ts";
-import { createGatewayMetrics } from "../../src/observe/gateway_metrics.ts";
 import { createLogger } from "../../src/observe/logger.ts";
-import { MetricsRegistry } from "../../src/observe/metrics_registry.ts";
-import { createJwksCache } from "../../src/policy/jwks_cache.ts";
-import { createMemoryRateLimitStore } from "../../src/policy/rate_limit_store.ts";
 import { createRequestHandler } from "../../src/runtime/request_handler.ts";
-import { buildSnapshot } from "../../src/runtime/snapshot.ts";
-import { BackendRegistry } from "../../src/upstream/backend_state.ts";
 import { createFetchClient } from "../../src/upstream/fetch_client.ts";
 import { createHttp1Client } from "../../src/upstream/http1/http1_client.ts";
 import { sample, until } from "../system/harness.ts";
+import { compileSnapshot } from "./snapshot_fixture.ts";
 
 const encoder = new TextEncoder();
 
 /** The real handler on 127.0.0.1:0 in front of `backendPort`, collecting access-log entries. */
 function startGateway(upstreamClient: "http1" | "fetch", backendPort: number) {
   const backends = [{ host: "http://127.0.0.1", port: backendPort }];
-  const config = configSchema.parse({
+  const fixture = compileSnapshot({
     version: 1,
     server: { upstream_client: upstreamClient },
     routers: [
@@ -43,15 +37,7 @@ function startGateway(upstreamClient: "http1" | "fetch", backendPort: number) {
       },
     ],
   });
-  const registry = new MetricsRegistry();
-  const metrics = createGatewayMetrics(registry);
-  const rateLimitStore = createMemoryRateLimitStore();
-  const jwks = createJwksCache();
-  const snapshot = buildSnapshot(config, 1, {
-    registry: new BackendRegistry(),
-    metrics,
-    policy: { rateLimitStore, jwks, log: () => {} },
-  });
+  const { config, registry, metrics, snapshot } = fixture;
   // As the gateway picks it.
   const client = config.server.upstream_client === "http1" ? createHttp1Client() : createFetchClient();
   const entries: AccessLogEntry[] = [];
@@ -78,8 +64,7 @@ function startGateway(upstreamClient: "http1" | "fetch", backendPort: number) {
     async [Symbol.asyncDispose]() {
       await server.shutdown();
       client.close();
-      rateLimitStore.dispose();
-      jwks.dispose();
+      fixture.dispose();
     },
   };
 }

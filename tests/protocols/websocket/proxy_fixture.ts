@@ -3,21 +3,16 @@
  * on 127.0.0.1:0, plus backends (a Deno echo server and a raw one that stops after the handshake) and
  * small client helpers. Faster than a gateway subprocess, and it exposes the registry and the log.
  */
-import { configSchema } from "../../../src/config/schema.ts";
-import { createGatewayMetrics } from "../../../src/observe/gateway_metrics.ts";
 import { createLogger } from "../../../src/observe/logger.ts";
-import { MetricsRegistry } from "../../../src/observe/metrics_registry.ts";
-import { createJwksCache } from "../../../src/policy/jwks_cache.ts";
-import { createMemoryRateLimitStore } from "../../../src/policy/rate_limit_store.ts";
+import type { MetricsRegistry } from "../../../src/observe/metrics_registry.ts";
 import {
   createWebSocketProxy,
   type WebSocketProxy,
 } from "../../../src/protocols/websocket/websocket_proxy.ts";
 import { createRequestHandler } from "../../../src/runtime/request_handler.ts";
-import { buildSnapshot } from "../../../src/runtime/snapshot.ts";
-import { BackendRegistry } from "../../../src/upstream/backend_state.ts";
 import type { UpstreamClient } from "../../../src/upstream/client.ts";
 import { acceptFor } from "../../../src/protocols/websocket/backend_handshake.ts";
+import { compileSnapshot } from "../../runtime/snapshot_fixture.ts";
 
 /** 1 MiB. */
 export const MIB = 1024 * 1024;
@@ -49,7 +44,7 @@ const noHttp: UpstreamClient = {
 
 /** Serves one websocket route (`route` overrides its fields) through the real handler. */
 export function startProxy(route: Record<string, unknown>, top: Record<string, unknown> = {}): ProxyFixture {
-  const config = configSchema.parse({
+  const fixture = compileSnapshot({
     version: 1,
     ...top,
     routers: [{
@@ -60,18 +55,9 @@ export function startProxy(route: Record<string, unknown>, top: Record<string, u
       ...route,
     }],
   });
-  const registry = new MetricsRegistry();
-  const metrics = createGatewayMetrics(registry);
+  const { registry, metrics, snapshot } = fixture;
   const lines: string[] = [];
   const logger = createLogger({ level: "info", format: "json", write: (line) => lines.push(line) });
-  const rateLimitStore = createMemoryRateLimitStore();
-  const jwks = createJwksCache();
-  const policy = { rateLimitStore, jwks, log: () => {} };
-  const snapshot = buildSnapshot(config, 1, {
-    registry: new BackendRegistry(),
-    metrics,
-    policy,
-  });
   const proxy = createWebSocketProxy({ logger, metrics, registry });
   const handler = createRequestHandler({
     snapshot: () => snapshot,
@@ -91,8 +77,7 @@ export function startProxy(route: Record<string, unknown>, top: Record<string, u
       // Before server.shutdown(), which would close upgraded sockets itself.
       await proxy.closeAll(1001, "fixture closing");
       await server.shutdown();
-      rateLimitStore.dispose();
-      jwks.dispose();
+      fixture.dispose();
     })();
   return {
     url: `ws://127.0.0.1:${server.addr.port}`,
